@@ -1,0 +1,1 @@
+"""Generation methods, one adapter each (served as ``interactive_eyes.baselines``)."""

@@ -1,0 +1,1 @@
+"""Shipped benchmark manifests (package data, served as ``interactive_eyes.manifests``)."""

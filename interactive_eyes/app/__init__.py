@@ -1,0 +1,1 @@
+"""Application: command line, scoring engine, run driver, results and leaderboard."""

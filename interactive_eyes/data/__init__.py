@@ -1,0 +1,1 @@
+"""Foundation: the benchmark (manifest schema and loader, data root, fetch and verify)."""

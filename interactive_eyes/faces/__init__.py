@@ -1,0 +1,1 @@
+"""Foundation: face detection, identity-consistent face tracks (N people) and landmark backends."""

@@ -1,0 +1,1 @@
+"""Foundation: streaming video and audio IO on PyAV."""

@@ -1,0 +1,119 @@
+"""Audio decoding on PyAV: any container to mono (or native-channel) samples at a requested rate.
+
+Resampling uses FFmpeg's swresample through ``av.AudioResampler`` (a windowed-sinc resampler),
+not a naive interpolation. ``pcm_sha256`` hashes the decoded int16 samples, so the released
+WAV files and lossless FLAC copies of them hash the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from interactive_eyes.media.errors import MediaError
+from interactive_eyes.media.video import _open
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    path: str
+    sample_rate: int
+    channels: int
+    duration: float  # seconds, counted from decoded samples
+
+
+def _audio_stream(container, path):
+    if not container.streams.audio:
+        raise MediaError(path, "no audio stream")
+    return container.streams.audio[0]
+
+
+def load_audio(
+    path: str | os.PathLike,
+    sample_rate: int | None = 16000,
+    *,
+    mono: bool = True,
+    dtype: str = "float32",
+) -> np.ndarray:
+    """Decode the first audio stream.
+
+    Returns shape (n,) when ``mono`` else (n, channels). ``sample_rate=None`` keeps the native
+    rate. ``dtype``: ``"float32"`` (in [-1, 1]) or ``"int16"`` (full int16 scale, as SyncNet's
+    MFCC expects). Mono is the channel mean (FFmpeg's downmix of the layout).
+    """
+    import av
+
+    if dtype not in ("float32", "int16"):
+        raise ValueError(f"dtype must be 'float32' or 'int16', not {dtype!r}")
+    fmt = "s16" if dtype == "int16" else "flt"
+    with _open(path) as container:
+        stream = _audio_stream(container, path)
+        native_rate = stream.codec_context.sample_rate or stream.rate
+        rate = int(sample_rate or native_rate)
+        channels = stream.codec_context.channels
+        layout = "mono" if mono else stream.codec_context.layout.name
+        resampler = av.AudioResampler(format=fmt, layout=layout, rate=rate)
+        chunks = []
+        try:
+            for frame in container.decode(stream):
+                frame.pts = None  # let the resampler keep its own timeline
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray())
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray())
+        except av.error.FFmpegError as exc:
+            raise MediaError(path, f"audio decoding failed ({exc})") from None
+    if not chunks:
+        raise MediaError(path, "audio stream has no samples")
+    # packed formats come back as (1, n * channels)
+    data = np.concatenate([c.reshape(-1) for c in chunks])
+    if not mono:
+        data = data.reshape(-1, channels)
+    return data.astype(np.int16 if dtype == "int16" else np.float32, copy=False)
+
+
+def audio_info(path: str | os.PathLike) -> AudioInfo:
+    """Native rate, channel count and exact duration (by decoding) of an audio file."""
+    with _open(path) as container:
+        stream = _audio_stream(container, path)
+        rate = stream.codec_context.sample_rate or stream.rate
+        channels = stream.codec_context.channels
+        n = 0
+        try:
+            for frame in container.decode(stream):
+                n += frame.samples
+        except Exception as exc:  # av.error.FFmpegError
+            raise MediaError(path, f"audio decoding failed ({exc})") from None
+    return AudioInfo(path=str(path), sample_rate=int(rate), channels=int(channels), duration=n / float(rate))
+
+
+def pcm_sha256(path: str | os.PathLike) -> tuple[str, AudioInfo]:
+    """sha256 of the decoded native-rate int16 interleaved samples, plus the stream facts.
+
+    Format independent: a WAV file and its lossless FLAC copy give the same digest. Only
+    int16-exact sources (PCM16 WAV, 16-bit FLAC) are hashed exactly; no resampling happens.
+    """
+    import av
+
+    digest = hashlib.sha256()
+    with _open(path) as container:
+        stream = _audio_stream(container, path)
+        rate = stream.codec_context.sample_rate or stream.rate
+        channels = stream.codec_context.channels
+        n = 0
+        try:
+            for frame in container.decode(stream):
+                arr = frame.to_ndarray()
+                fmt = frame.format.name
+                if fmt in ("s16p",):
+                    arr = arr.T  # planar -> interleaved
+                elif fmt != "s16":
+                    raise MediaError(path, f"audio is {fmt}, not 16-bit PCM: PCM hash undefined")
+                digest.update(np.ascontiguousarray(arr, dtype="<i2").tobytes())
+                n += frame.samples
+        except av.error.FFmpegError as exc:
+            raise MediaError(path, f"audio decoding failed ({exc})") from None
+    return digest.hexdigest(), AudioInfo(str(path), int(rate), int(channels), n / float(rate))

@@ -1,0 +1,1 @@
+"""Foundation: shared statistics (Frechet distance, bootstrap confidence intervals)."""
