@@ -42,20 +42,21 @@ def load_audio(
 
     Returns shape (n,) when ``mono`` else (n, channels). ``sample_rate=None`` keeps the native
     rate. ``dtype``: ``"float32"`` (in [-1, 1]) or ``"int16"`` (full int16 scale, as SyncNet's
-    MFCC expects). Mono is the channel mean (FFmpeg's downmix of the layout).
+    MFCC expects). Mono is the plain mean of the channels.
     """
     import av
 
     if dtype not in ("float32", "int16"):
         raise ValueError(f"dtype must be 'float32' or 'int16', not {dtype!r}")
-    fmt = "s16" if dtype == "int16" else "flt"
     with _open(path) as container:
         stream = _audio_stream(container, path)
         native_rate = stream.codec_context.sample_rate or stream.rate
         rate = int(sample_rate or native_rate)
         channels = stream.codec_context.channels
-        layout = "mono" if mono else stream.codec_context.layout.name
-        resampler = av.AudioResampler(format=fmt, layout=layout, rate=rate)
+        # Resample in float keeping every channel; the downmix is done below as a plain channel
+        # mean. (Letting swresample downmix would scale stereo->mono by 0.707 per channel for
+        # float output but by 0.5 for int16 output: the two dtypes would disagree.)
+        resampler = av.AudioResampler(format="fltp", layout=stream.codec_context.layout.name, rate=rate)
         chunks = []
         try:
             for frame in container.decode(stream):
@@ -68,11 +69,12 @@ def load_audio(
             raise MediaError(path, f"audio decoding failed ({exc})") from None
     if not chunks:
         raise MediaError(path, "audio stream has no samples")
-    # packed formats come back as (1, n * channels)
-    data = np.concatenate([c.reshape(-1) for c in chunks])
-    if not mono:
-        data = data.reshape(-1, channels)
-    return data.astype(np.int16 if dtype == "int16" else np.float32, copy=False)
+    data = np.concatenate(chunks, axis=1)  # channels x samples, float32 in [-1, 1]
+    data = data.mean(axis=0) if mono else np.ascontiguousarray(data.T)
+    if dtype == "int16":
+        # full int16 scale, as `ffmpeg -ac 1 -f s16le` gives (SyncNet's MFCC depends on it)
+        return np.clip(np.round(data * 32768.0), -32768, 32767).astype(np.int16)
+    return data.astype(np.float32, copy=False)
 
 
 def audio_info(path: str | os.PathLike) -> AudioInfo:
