@@ -53,8 +53,8 @@ def test_never_speaking_and_listening_complement(bench):
     # the second turn runs to the end of the audio (6.567 s vs 6.549 s of audio): no listening tail
     assert right.speaking[1][1] > bench.clip("interact_6").duration
     assert right.listening == ((right.speaking[0][1], right.speaking[1][0]),)
-    left = bench.clip("interact_4").person("left")  # speaks 3.24-6.03 -> 3.8 to 6.1 s
-    assert left.listening == ((0.0, 3.8), (6.1, bench.clip("interact_4").duration))
+    left = bench.clip("interact_6").person("left")  # speaks 2.00-5.16 -> 2.0 to 5 + 16/30 s
+    assert left.listening == ((0.0, 2.0), (5 + 16 / 30, bench.clip("interact_6").duration))
 
 
 def test_raw_values_match_release_and_are_timecodes(bench, raw):
