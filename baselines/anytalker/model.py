@@ -1,0 +1,631 @@
+"""The AnyTalker DiT: Wan2.1 image-to-video DiT with AnyTalker's per-identity audio path.
+
+Section numbers (§) refer to ``shared/spec/anytalker-model.md``. Module and parameter names are the
+official state-dict names (§4), so the released checkpoints load strictly.
+
+Two variants (§1):
+
+- AF (AnyTalker-1.3B): each block's cross-attention is :class:`AudioFaceCrossAttention` (AFCA):
+  one query attends to text, to the global image tokens and, once per identity with shared
+  weights, to [face tokens ; audio tokens] under a temporal audio mask; per-identity outputs are
+  scaled by that identity's soft face token mask and summed before the output projection (§5.12).
+- legacy (AnyTalker-14B): plain image-to-video cross-attention (with the image tokens also in the
+  text keys) followed by a separate :class:`LegacyAudioCrossAttention` sub-layer that attends per
+  latent frame (§5.13).
+
+Identities: any number N >= 1. Their K/V projections run as one batched matmul and their
+attention as one batched SDPA call when all identities have the same token counts (always the
+case in the pipeline); otherwise a per-identity loop is used.
+
+Precision (§6): the residual stream, norms, modulation, RoPE, time embedding and head run in
+float32; linears and attention run in the dtype of the weights (``model.to(torch.bfloat16)`` for
+inference; float32 reproduces the golden vectors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .audio import AudioProjection, LegacyAudioProjection, regroup_legacy_audio
+from .config import AnyTalkerConfig
+from .layers import (
+    LayerNorm32,
+    RMSNorm,
+    RopeCache,
+    apply_rope,
+    attention,
+    build_rope,
+    layer_norm_fp32,
+    linear_fp32,
+    sinusoidal_embedding,
+)
+
+# Video frames per latent frame: the Wan VAE's temporal stride (§3.2). Latent frame t >= 1 encodes
+# video frames 4t-3..4t, which is what the AF temporal audio mask selects (§5.8).
+TEMPORAL_STRIDE = 4
+
+AFCA_MODES = ("auto", "grouped", "masked")
+
+
+# =========================================================================== temporal audio mask
+def temporal_mask_frames(latent_frames: int, audio_frames: int, stride: int = TEMPORAL_STRIDE,
+                         device: torch.device | str | None = None) -> torch.Tensor:
+    """[f, F] boolean: latent frame 0 sees every audio frame, latent frame t >= 1 sees audio frames
+    stride*t - (stride-1) .. stride*t, clipped to the audio length (§5.8)."""
+    t = torch.arange(latent_frames, device=device)[:, None]
+    a = torch.arange(audio_frames, device=device)[None, :]
+    return (t == 0) | ((a >= stride * t - (stride - 1)) & (a <= stride * t))
+
+
+def build_temporal_mask(latent_frames: int, tokens_per_frame: int, audio_frames: int,
+                        audio_tokens_per_frame: int, seq_len: int | None = None,
+                        stride: int = TEMPORAL_STRIDE, device: torch.device | str | None = None) -> torch.Tensor:
+    """The AF temporal audio mask [1, 1, L, F*T] (True = may attend), §5.8: every video token of
+    latent frame t inherits row t, every audio frame expands to its T tokens (frame-major).
+    Padding rows (seq_len > f*S) are all True (their outputs are discarded)."""
+    frames = temporal_mask_frames(latent_frames, audio_frames, stride, device)
+    mask = frames.repeat_interleave(tokens_per_frame, 0).repeat_interleave(audio_tokens_per_frame, 1)
+    n = latent_frames * tokens_per_frame
+    if seq_len is not None and seq_len > n:
+        mask = torch.cat([mask, mask.new_ones(seq_len - n, mask.shape[1])], dim=0)
+    return mask[None, None]
+
+
+@dataclass
+class TemporalLayout:
+    """What the AFCA needs to apply the temporal audio mask (§5.8) without materialising it: the
+    latent grid (f latent frames of S tokens) and the audio stream (F frames of T tokens) that the
+    mask was built for (the first identity's, as in the official code).
+
+    ``mode``: "grouped" attends per latent frame to only the audio frames that the mask allows
+    (identical result, ~7x fewer keys at 81 frames, flash-attention eligible); "masked" uses the
+    explicit boolean mask; "auto" picks "grouped" whenever the audio covers 4(f-1)+1 frames.
+    """
+
+    latent_frames: int
+    tokens_per_frame: int
+    audio_frames: int
+    audio_tokens_per_frame: int
+    stride: int = TEMPORAL_STRIDE
+    mode: str = "auto"
+    _mask: torch.Tensor | None = field(default=None, repr=False)
+
+    def grouped_ok(self, seq_len: int) -> bool:
+        return (self.audio_frames >= self.stride * (self.latent_frames - 1) + 1
+                and seq_len >= self.latent_frames * self.tokens_per_frame)
+
+    def mask(self, seq_len: int, device: torch.device) -> torch.Tensor:
+        if self._mask is None or self._mask.shape[2] != seq_len or self._mask.device != device:
+            self._mask = build_temporal_mask(self.latent_frames, self.tokens_per_frame, self.audio_frames,
+                                             self.audio_tokens_per_frame, seq_len, self.stride, device)
+        return self._mask
+
+
+# =========================================================================== attention modules
+class SelfAttention(nn.Module):
+    """Block self-attention with q/k RMS norms over the full width and 3-D RoPE on q, k (§5.11)."""
+
+    def __init__(self, dim: int, num_heads: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.num_heads, self.head_dim = num_heads, dim // num_heads
+        self.q = nn.Linear(dim, dim)
+        self.k = nn.Linear(dim, dim)
+        self.v = nn.Linear(dim, dim)
+        self.o = nn.Linear(dim, dim)
+        self.norm_q = RMSNorm(dim, eps)
+        self.norm_k = RMSNorm(dim, eps)
+
+    def forward(self, x: torch.Tensor, rope: RopeCache, valid_len: int | None = None) -> torch.Tensor:
+        b, n, d = x.shape
+        shape = (b, n, self.num_heads, self.head_dim)
+        q = apply_rope(self.norm_q(self.q(x)).view(shape), rope)
+        k = apply_rope(self.norm_k(self.k(x)).view(shape), rope)
+        v = self.v(x).view(shape)
+        if valid_len is not None and valid_len < n:  # keys limited to the true sequence length
+            k, v = k[:, :valid_len], v[:, :valid_len]
+        return self.o(attention(q, k, v).reshape(b, n, d))
+
+
+class ImageTextCrossAttention(nn.Module):
+    """Wan image-to-video cross-attention: one query, a text branch and an image branch, summed
+    and projected once (§5.12 steps 1-3, §5.13). Neither branch has a key mask (§5.4)."""
+
+    def __init__(self, dim: int, num_heads: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.num_heads, self.head_dim = num_heads, dim // num_heads
+        self.q = nn.Linear(dim, dim)
+        self.k = nn.Linear(dim, dim)
+        self.v = nn.Linear(dim, dim)
+        self.o = nn.Linear(dim, dim)
+        self.norm_q = RMSNorm(dim, eps)
+        self.norm_k = RMSNorm(dim, eps)
+        self.k_img = nn.Linear(dim, dim)
+        self.v_img = nn.Linear(dim, dim)
+        self.norm_k_img = RMSNorm(dim, eps)
+
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
+        return t.view(*t.shape[:-1], self.num_heads, self.head_dim)
+
+    def text_image(self, x: torch.Tensor, context: torch.Tensor, context_img: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns (q, text output, image output), heads split: [B, L, H, d]."""
+        q = self._heads(self.norm_q(self.q(x)))
+        o_txt = attention(q, self._heads(self.norm_k(self.k(context))), self._heads(self.v(context)))
+        o_img = attention(q, self._heads(self.norm_k_img(self.k_img(context_img))),
+                          self._heads(self.v_img(context_img)))
+        return q, o_txt, o_img
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor, context_img: torch.Tensor) -> torch.Tensor:
+        _, o_txt, o_img = self.text_image(x, context, context_img)
+        return self.o((o_txt + o_img).flatten(2))
+
+
+def _stack_identities(items: Sequence[torch.Tensor] | torch.Tensor | None, n: int) -> torch.Tensor | list:
+    """First n identities as one tensor [n, ...] when their shapes agree, else as a list."""
+    if items is None:
+        return []
+    if isinstance(items, torch.Tensor):
+        return items[:n]
+    items = list(items)[:n]
+    if items and all(t.shape == items[0].shape for t in items):
+        return torch.stack(items)
+    return items
+
+
+def _count(items) -> int:
+    return 0 if items is None else len(items)
+
+
+class AudioFaceCrossAttention(ImageTextCrossAttention):
+    """The AFCA layer of the AF variant (§5.12).
+
+    out = o(O_txt + O_img + sum_i M_i * Attn(q, [Kf_i ; Ka_i], [Vf_i ; Va_i], mask)), with face keys
+    first and always visible, the audio columns under the temporal mask, shared weights for all
+    identities and n = min(#audio, #faces, #masks) identities paired by index.
+    """
+
+    def __init__(self, dim: int, num_heads: int, eps: float = 1e-6) -> None:
+        super().__init__(dim, num_heads, eps)
+        self.k_audio = nn.Linear(dim, dim)
+        self.v_audio = nn.Linear(dim, dim)
+        self.norm_k_audio = RMSNorm(dim, eps)
+        self.k_face = nn.Linear(dim, dim)
+        self.v_face = nn.Linear(dim, dim)
+        self.norm_k_face = RMSNorm(dim, eps)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor,
+        context_img: torch.Tensor,
+        audio: Sequence[torch.Tensor] | torch.Tensor | None = None,
+        faces: Sequence[torch.Tensor] | torch.Tensor | None = None,
+        face_masks: Sequence[torch.Tensor] | torch.Tensor | None = None,
+        temporal: TemporalLayout | torch.Tensor | None = None,
+        use_token_mask: bool = True,
+        branches: dict | None = None,
+    ) -> torch.Tensor:
+        """x [B, L, D] (after norm3); context [B, Lt, D]; context_img [B, Lc, D].
+
+        Per identity (a sequence, or a tensor with a leading identity axis): audio [B, F, T, D],
+        faces [B, K, D], face_masks [B, L, 1]. ``temporal``: None (every audio token visible), a
+        boolean mask [B|1, 1, L, F*T] (applied to identities whose audio has F*T tokens, as in
+        the official code), or a :class:`TemporalLayout`. ``branches``, when given, receives the
+        raw per-branch outputs (``text_attn``, ``img_attn``, ``af_attn.<i>``), [B, L, D].
+        """
+        b, seq, dim = x.shape
+        q, o_txt, o_img = self.text_image(x, context, context_img)
+        total = o_txt + o_img
+        if branches is not None:
+            branches["text_attn"], branches["img_attn"] = o_txt.flatten(2), o_img.flatten(2)
+        n = min(_count(audio), _count(faces), _count(face_masks) if face_masks is not None else 1 << 30)
+        if n > 0:
+            a_id, f_id = _stack_identities(audio, n), _stack_identities(faces, n)
+            m_id = _stack_identities(face_masks, n) if face_masks is not None else None
+            if isinstance(a_id, torch.Tensor) and isinstance(f_id, torch.Tensor):
+                outs = [self._identities(q, a_id, f_id, temporal)]  # [n, B, L, H, d], one batched call
+            else:  # unequal token counts: one identity at a time
+                outs = [self._identities(q, a[None], r[None], temporal) for a, r in zip(a_id, f_id)]
+            o_id = torch.cat(outs).reshape(n, b, seq, dim)
+            if branches is not None:
+                for i in range(n):
+                    branches[f"af_attn.{i}"] = o_id[i]
+            if use_token_mask:
+                m = m_id if isinstance(m_id, torch.Tensor) else torch.stack(list(m_id))
+                o_id = o_id * m.to(o_id.dtype)
+            total = total + o_id.sum(0).view_as(total)
+        return self.o(total.flatten(2))
+
+    def _identities(self, q: torch.Tensor, audio: torch.Tensor, faces: torch.Tensor,
+                    temporal: TemporalLayout | torch.Tensor | None) -> torch.Tensor:
+        """m identities at once: q [B, L, H, d], audio [m, B, F, T, D], faces [m, B, K, D] ->
+        [m, B, L, H, d]."""
+        m, b, n_frames, n_tok = audio.shape[:4]
+        seq, heads, hd = q.shape[1:]
+        mb = m * b
+        ka = self._heads(self.norm_k_audio(self.k_audio(audio))).reshape(mb, n_frames * n_tok, heads, hd)
+        va = self._heads(self.v_audio(audio)).reshape(mb, n_frames * n_tok, heads, hd)
+        kf = self._heads(self.norm_k_face(self.k_face(faces))).reshape(mb, -1, heads, hd)
+        vf = self._heads(self.v_face(faces)).reshape(mb, -1, heads, hd)
+        qm = q if m == 1 else q.unsqueeze(0).expand(m, *q.shape).reshape(mb, seq, heads, hd)
+
+        layout = temporal if isinstance(temporal, TemporalLayout) else None
+        if layout is not None and (layout.audio_frames != n_frames or layout.audio_tokens_per_frame != n_tok):
+            layout = None  # the mask was built for another audio length: not applied (§5.12 step 4)
+            temporal = None
+        if layout is not None and layout.mode != "masked" and layout.grouped_ok(seq):
+            out = self._grouped(qm, kf, vf, ka, va, layout, n_tok)
+        else:
+            mask = None
+            if layout is not None:
+                mask = layout.mask(seq, q.device)
+            elif isinstance(temporal, torch.Tensor) and temporal.shape[-1] == n_frames * n_tok:
+                mask = temporal.to(device=q.device, dtype=torch.bool)
+            if mask is not None:  # face columns always visible
+                face_cols = mask.new_ones(*mask.shape[:-1], kf.shape[1])
+                mask = torch.cat([face_cols, mask], dim=-1)
+            out = attention(qm, torch.cat([kf, ka], 1), torch.cat([vf, va], 1), mask)
+        return out.reshape(m, b, seq, heads, hd)
+
+    @staticmethod
+    def _grouped(q, kf, vf, ka, va, layout: TemporalLayout, n_tok: int) -> torch.Tensor:
+        """The temporal mask applied by grouping (§5.8): queries of latent frame 0 see every audio
+        token; queries of latent frame t >= 1 see only the tokens of audio frames 4t-3..4t, which
+        for frames 1..4(f-1) are consecutive groups of 4 frames. Face tokens are visible to all."""
+        mb, seq, heads, hd = q.shape
+        f, s, stride = layout.latent_frames, layout.tokens_per_frame, layout.stride
+        parts = [attention(q[:, :s], torch.cat([kf, ka], 1), torch.cat([vf, va], 1))]
+        if f > 1:
+            g = mb * (f - 1)
+            lo, hi = n_tok, n_tok * (1 + stride * (f - 1))
+            qr = q[:, s: f * s].reshape(g, s, heads, hd)
+
+            def frames(face, aud):
+                face_r = face.unsqueeze(1).expand(mb, f - 1, *face.shape[1:]).reshape(g, -1, heads, hd)
+                return torch.cat([face_r, aud[:, lo:hi].reshape(g, stride * n_tok, heads, hd)], 1)
+
+            parts.append(attention(qr, frames(kf, ka), frames(vf, va)).reshape(mb, (f - 1) * s, heads, hd))
+        if seq > f * s:  # padding rows: discarded later (their face mask rows are zero)
+            parts.append(q.new_zeros(mb, seq - f * s, heads, hd))
+        return torch.cat(parts, 1)
+
+
+class LegacyAudioCrossAttention(nn.Module):
+    """``audio_cross_attn`` of the legacy variant (§5.13): MultiTalk-style per-latent-frame
+    attention over [face tokens ; that frame's audio tokens], no q/k norms, no mask; per-identity
+    outputs scaled by the face token masks, summed, then projected once. With no identity the
+    layer returns zeros (no bias)."""
+
+    def __init__(self, dim: int, num_heads: int, audio_dim: int = 768) -> None:
+        super().__init__()
+        self.num_heads, self.head_dim = num_heads, dim // num_heads
+        self.q_linear = nn.Linear(dim, dim)
+        self.kv_linear = nn.Linear(audio_dim, 2 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.k_face = nn.Linear(dim, dim)
+        self.v_face = nn.Linear(dim, dim)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        audio: Sequence[torch.Tensor] | torch.Tensor | None,
+        faces: Sequence[torch.Tensor] | torch.Tensor | None,
+        face_masks: Sequence[torch.Tensor] | torch.Tensor | None,
+        latent_frames: int,
+        tokens_per_frame: int | None = None,
+    ) -> torch.Tensor:
+        """x [B, L, D] (after norm_x) holding f latent frames of S tokens (then padding, if any);
+        per identity audio [B, f, T, Da], faces [B, K, D], face_masks [B, L, 1]."""
+        b, seq, dim = x.shape
+        n = min(_count(audio), _count(faces), _count(face_masks))
+        if n == 0:
+            return torch.zeros_like(x)
+        f = latent_frames
+        if tokens_per_frame is None:
+            if seq % f:
+                raise ValueError(f"sequence of {seq} tokens is not {f} latent frames of equal size")
+            tokens_per_frame = seq // f
+        s = tokens_per_frame
+        heads, hd = self.num_heads, self.head_dim
+        q = self.q_linear(x[:, : f * s]).reshape(b * f, s, heads, hd)
+        a_id, f_id = _stack_identities(audio, n), _stack_identities(faces, n)
+        m_id = _stack_identities(face_masks, n)
+        if isinstance(a_id, torch.Tensor) and isinstance(f_id, torch.Tensor):
+            outs = [self._identities(q, a_id, f_id, b, f)]
+        else:
+            outs = [self._identities(q, a[None], r[None], b, f) for a, r in zip(a_id, f_id)]
+        o_id = torch.cat(outs).reshape(n, b, f * s, dim)
+        if seq > f * s:  # padding tokens get nothing
+            o_id = torch.cat([o_id, o_id.new_zeros(n, b, seq - f * s, dim)], dim=2)
+        m = m_id if isinstance(m_id, torch.Tensor) else torch.stack(list(m_id))
+        return self.proj((o_id * m.to(o_id.dtype)).sum(0))
+
+    def _identities(self, q: torch.Tensor, audio: torch.Tensor, faces: torch.Tensor, b: int, f: int) -> torch.Tensor:
+        """q [B*f, S, H, d]; audio [m, B, f, T, Da]; faces [m, B, K, D] -> [m, B*f, S, H, d]."""
+        m, n_tok = audio.shape[0], audio.shape[3]
+        heads, hd = self.num_heads, self.head_dim
+        g = m * b * f
+        if audio.shape[2] != f:
+            raise ValueError(f"legacy audio has {audio.shape[2]} latent frames, the video {f}")
+        # the 2D outputs of kv_linear are viewed as (2, heads, head_dim): index 0 keys, 1 values
+        kv = self.kv_linear(audio.to(q.dtype)).view(g, n_tok, 2, heads, hd)
+        n_face = faces.shape[2]
+
+        def per_frame(t):  # [m, B, K, D] -> [m*B*f, K, H, d]: face tokens repeated for every frame
+            return t.unsqueeze(2).expand(m, b, f, n_face, t.shape[-1]).reshape(g, n_face, heads, hd)
+
+        k = torch.cat([per_frame(self.k_face(faces)), kv[:, :, 0]], 1)
+        v = torch.cat([per_frame(self.v_face(faces)), kv[:, :, 1]], 1)
+        qm = q if m == 1 else q.unsqueeze(0).expand(m, *q.shape).reshape(g, *q.shape[1:])
+        return attention(qm, k, v).reshape(m, b * f, -1, heads, hd)
+
+
+# =========================================================================== block, head, embeddings
+class AnyTalkerBlock(nn.Module):
+    """One DiT block (§5.10): modulated self-attention (gated), cross-attention (no modulation,
+    no gate), legacy audio sub-layer (no gate), modulated FFN (gated)."""
+
+    def __init__(self, cfg: AnyTalkerConfig) -> None:
+        super().__init__()
+        dim, eps = cfg.dim, cfg.eps
+        self.eps = eps
+        self.legacy = cfg.is_legacy
+        self.modulation = nn.Parameter(torch.randn(1, 6, dim) / dim ** 0.5)
+        self.self_attn = SelfAttention(dim, cfg.num_heads, eps)
+        self.norm3 = LayerNorm32(dim, eps=eps, elementwise_affine=True)
+        if self.legacy:
+            self.cross_attn = ImageTextCrossAttention(dim, cfg.num_heads, eps)
+            self.audio_cross_attn = LegacyAudioCrossAttention(dim, cfg.num_heads, cfg.audio_output_dim)
+            self.norm_x = LayerNorm32(dim, eps=eps, elementwise_affine=True) if cfg.norm_input_visual else None
+        else:
+            self.cross_attn = AudioFaceCrossAttention(dim, cfg.num_heads, eps)
+        self.ffn = nn.Sequential(nn.Linear(dim, cfg.ffn_dim), nn.GELU(approximate="tanh"),
+                                 nn.Linear(cfg.ffn_dim, dim))
+
+    def forward(self, x: torch.Tensor, e0: torch.Tensor, rope: RopeCache, valid_len: int,
+                context: torch.Tensor, context_img: torch.Tensor, audio, faces, face_masks,
+                temporal: TemporalLayout | None = None, latent_grid: tuple[int, int] = (1, 0)) -> torch.Tensor:
+        """x: float32 residual stream [B, L, D]; e0: float32 [B, 6, D]."""
+        cd = self.ffn[0].weight.dtype
+        s0, c0, g0, s1, c1, g1 = (self.modulation.float() + e0).unbind(1)
+        s0, c0, g0, s1, c1, g1 = (t.unsqueeze(1) for t in (s0, c0, g0, s1, c1, g1))
+        u = layer_norm_fp32(x, self.eps) * (1 + c0) + s0
+        x = x + self.self_attn(u.to(cd), rope, valid_len).float() * g0
+        z = self.norm3(x).to(cd)
+        if self.legacy:
+            x = x + self.cross_attn(z, context, context_img).float()
+            z = (self.norm_x(x) if self.norm_x is not None else x).to(cd)
+            x = x + self.audio_cross_attn(z, audio, faces, face_masks, *latent_grid).float()
+        else:
+            x = x + self.cross_attn(z, context, context_img, audio, faces, face_masks, temporal).float()
+        u = layer_norm_fp32(x, self.eps) * (1 + c1) + s1
+        return x + self.ffn(u.to(cd)).float() * g1
+
+
+class Head(nn.Module):
+    """Output head (§5.14): (s, c) = modulation + e (the time embedding, not e0);
+    Lin(LN(x) * (1 + c) + s), all in float32."""
+
+    def __init__(self, dim: int, out_features: int, eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.modulation = nn.Parameter(torch.randn(1, 2, dim) / dim ** 0.5)
+        self.head = nn.Linear(dim, out_features)
+
+    def forward(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        shift, scale = (self.modulation.float() + e.float().unsqueeze(1)).unbind(1)
+        u = layer_norm_fp32(x, self.eps) * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
+        return linear_fp32(self.head, u)
+
+
+class CLIPProjection(nn.Module):
+    """``img_emb`` / ``audio_ref_emb`` (§5.5): LN(clip, eps 1e-5) -> Lin -> GELU(exact) -> Lin(clip, D)
+    -> LN(D, eps 1e-5), applied to CLIP tokens [B, K, clip_dim]."""
+
+    def __init__(self, clip_dim: int, dim: int) -> None:
+        super().__init__()
+        # eps 1e-5 = torch's default LayerNorm eps, used by the official MLPProj (§4.1)
+        self.proj = nn.Sequential(LayerNorm32(clip_dim, eps=1e-5), nn.Linear(clip_dim, clip_dim),
+                                  nn.GELU(), nn.Linear(clip_dim, dim), LayerNorm32(dim, eps=1e-5))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.proj(tokens.to(self.proj[1].weight.dtype))
+
+
+# =========================================================================== the DiT
+class AnyTalkerDiT(nn.Module):
+    """The AnyTalker DiT, both variants, with the official state-dict names.
+
+    Build it with an :class:`AnyTalkerConfig` (presets ``AnyTalkerConfig.af_1_3b()`` and
+    ``.legacy_14b()``), or load a checkpoint with :func:`..checkpoint.load_anytalker_dit`.
+    """
+
+    def __init__(self, cfg: AnyTalkerConfig | None = None) -> None:
+        super().__init__()
+        cfg = cfg or AnyTalkerConfig()
+        self.config = cfg
+        dim = cfg.dim
+        self.patch_embedding = nn.Conv3d(cfg.in_dim, dim, kernel_size=cfg.patch_size, stride=cfg.patch_size)
+        self.text_embedding = nn.Sequential(nn.Linear(cfg.text_dim, dim), nn.GELU(approximate="tanh"),
+                                            nn.Linear(dim, dim))
+        self.time_embedding = nn.Sequential(nn.Linear(cfg.freq_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.time_projection = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
+        self.blocks = nn.ModuleList([AnyTalkerBlock(cfg) for _ in range(cfg.num_layers)])
+        p_t, p_h, p_w = cfg.patch_size
+        self.head = Head(dim, cfg.out_dim * p_t * p_h * p_w, cfg.eps)
+        self.img_emb = CLIPProjection(cfg.clip_dim, dim)
+        self.audio_ref_emb = CLIPProjection(cfg.clip_dim, dim)
+        if cfg.is_legacy:
+            self.audio_proj = LegacyAudioProjection(
+                cfg.audio_window, cfg.audio_window_vf, cfg.audio_blocks, cfg.audio_channels,
+                cfg.audio_intermediate_dim, cfg.audio_output_dim, cfg.audio_context_tokens, cfg.norm_output_audio)
+        else:
+            self.audio_emb = AudioProjection(cfg.audio_window, cfg.audio_blocks, cfg.audio_channels,
+                                             cfg.audio_intermediate_dim, dim, cfg.audio_context_tokens)
+        self.afca_mode = "auto"
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.patch_embedding.weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.patch_embedding.weight.device
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        x: torch.Tensor | Sequence[torch.Tensor],
+        t: torch.Tensor | int,
+        context: torch.Tensor | Sequence[torch.Tensor],
+        clip_fea: torch.Tensor,
+        y: torch.Tensor | Sequence[torch.Tensor],
+        audio: Sequence[torch.Tensor] = (),
+        ref_faces: Sequence[torch.Tensor] = (),
+        face_masks: Sequence[torch.Tensor] = (),
+        seq_len: int | None = None,
+        intermediates: dict | None = None,
+    ) -> torch.Tensor:
+        """One DiT evaluation (§5).
+
+        x: noisy latent [B, 16, f, H, W] or a list of [16, f, H, W]; t: timestep(s) [B] or [1]
+        (integer, §10.1); context: text tokens, a list of [n_i, text_dim] (real tokens only) or a
+        tensor [B, n, text_dim]; clip_fea: global CLIP tokens [B, K, clip_dim]; y: conditioning
+        [B, 20, f, H, W] or list; per identity i (left to right, paired by index): audio[i]
+        windowed wav2vec features [F, W, layers, width] or [B, F, ...], ref_faces[i] face CLIP
+        tokens [B, K, clip_dim], face_masks[i] token mask [B, 1, f, H/2, W/2] (or already flat
+        [B, L, 1]); seq_len: pad video tokens to this length (default: no padding).
+        ``intermediates``: if a dict is given it is filled with named intermediate tensors (the
+        names of the golden files' ``dbg.*`` entries).
+
+        Returns the velocity prediction [B, 16, f, H, W] in float32. The unconditional CFG pass
+        is the same call with the negative prompt and zero audio features (§10.2).
+        """
+        cfg = self.config
+        cd, dev = self.dtype, self.device
+        dbg = intermediates
+        x = _batch(x).to(device=dev, dtype=cd)
+        y = _batch(y).to(device=dev, dtype=cd)
+        b = x.shape[0]
+
+        # §5.2 patch embedding, frame-major token order
+        h = self.patch_embedding(torch.cat([x, y], dim=1))
+        if dbg is not None:
+            dbg["patch_embedding.0"] = h
+        grid = tuple(h.shape[2:])
+        n_tok = grid[0] * grid[1] * grid[2]
+        seq_len = n_tok if seq_len is None else int(seq_len)
+        if seq_len < n_tok:
+            raise ValueError(f"seq_len {seq_len} < {n_tok} video tokens")
+        h = h.flatten(2).transpose(1, 2).float()  # float32 residual stream (§6)
+        if seq_len > n_tok:
+            h = torch.cat([h, h.new_zeros(b, seq_len - n_tok, h.shape[2])], dim=1)
+        rope = build_rope(grid, cfg.head_dim, dev, cfg.rope_max_positions)
+
+        # §5.3 time embedding and the six modulation vectors, float32
+        t = torch.as_tensor(t, device=dev).reshape(-1)
+        if t.numel() == 1 and b > 1:
+            t = t.expand(b)
+        e = linear_fp32(self.time_embedding[2], F.silu(linear_fp32(self.time_embedding[0],
+                                                                     sinusoidal_embedding(t, cfg.freq_dim))))
+        e0 = linear_fp32(self.time_projection[1], F.silu(e))
+        if dbg is not None:
+            dbg["time_embedding.0"], dbg["time_projection.0"] = e, e0
+        e0 = e0.unflatten(1, (6, cfg.dim))
+
+        # §5.4 text, zero-padded to text_len (the padded rows are attended to)
+        txt = self.text_embedding(_pad_text(context, cfg.text_len, b).to(device=dev, dtype=cd))
+        # §5.5 image and face tokens
+        clip = self.img_emb(clip_fea.to(dev))
+        if dbg is not None:
+            dbg["text_embedding.0"], dbg["img_emb.0"] = txt, clip
+
+        n_id = min(len(audio), len(ref_faces), len(face_masks))
+        faces = [self.audio_ref_emb(r.to(dev)) for r in ref_faces[:n_id]]
+        masks = [_flatten_mask(m, seq_len, b).to(device=dev, dtype=cd) for m in face_masks[:n_id]]
+        if dbg is not None:
+            for i in range(n_id):
+                dbg[f"audio_ref_emb.{i}"], dbg[f"face_mask_flat.{i}"] = faces[i], masks[i]
+
+        temporal = None
+        if cfg.is_legacy:
+            aud = []
+            for i, a in enumerate(audio[:n_id]):  # §5.7, per latent frame
+                first, latter = regroup_legacy_audio(a.to(device=dev), grid[0], cfg.vae_scale)
+                aud.append(self.audio_proj(first, latter))
+                if dbg is not None:
+                    dbg[f"audio_proj.in_first.{i}"], dbg[f"audio_proj.in_latter.{i}"] = first, latter
+                    dbg[f"audio_proj.{i}"] = aud[-1]
+            context_txt = torch.cat([clip, txt], dim=1)  # §5.13: [image ; text] as text keys
+        else:
+            aud = [self.audio_emb(a.to(device=dev)) for a in audio[:n_id]]  # §5.6, per video frame
+            if dbg is not None:
+                for i, a in enumerate(aud):
+                    dbg[f"audio_emb.{i}"] = a
+            if aud:  # §5.8, from the first identity's audio; applied by the AFCA
+                temporal = TemporalLayout(grid[0], grid[1] * grid[2], aud[0].shape[1], aud[0].shape[2],
+                                          mode=self.afca_mode)
+            context_txt = txt
+        id_audio, id_faces, id_masks = _stack_identities(aud, n_id), _stack_identities(faces, n_id), \
+            _stack_identities(masks, n_id)
+
+        for i, block in enumerate(self.blocks):
+            h = block(h, e0, rope, n_tok, context_txt, clip, id_audio, id_faces, id_masks,
+                      temporal=temporal, latent_grid=(grid[0], grid[1] * grid[2]))
+            if dbg is not None:
+                dbg[f"blocks.{i}.0"] = h
+
+        out = self.head(h, e)  # [B, L, prod(patch) * out_dim], float32
+        if dbg is not None:
+            dbg["head.0"] = out
+        return self.unpatchify(out[:, :n_tok], grid)
+
+    def unpatchify(self, tokens: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+        """[B, f*h*w, p_t*p_h*p_w*C] -> [B, C, f*p_t, h*p_h, w*p_w] (§5.14: each token's outputs are
+        (p_t, p_h, p_w, C) with C fastest)."""
+        f, hh, ww = grid
+        p_t, p_h, p_w = self.config.patch_size
+        c = self.config.out_dim
+        u = tokens.reshape(tokens.shape[0], f, hh, ww, p_t, p_h, p_w, c)
+        u = u.permute(0, 7, 1, 4, 2, 5, 3, 6)
+        return u.reshape(tokens.shape[0], c, f * p_t, hh * p_h, ww * p_w)
+
+
+# =========================================================================== input helpers
+def _batch(x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x if x.ndim == 5 else x.unsqueeze(0)
+    return torch.stack(list(x))
+
+
+def _pad_text(context: torch.Tensor | Sequence[torch.Tensor], text_len: int, batch: int) -> torch.Tensor:
+    """Zero-pad each sample's text tokens to text_len rows (§5.4)."""
+    if isinstance(context, torch.Tensor):
+        context = [context] if context.ndim == 2 else list(context)
+    if len(context) == 1 and batch > 1:
+        context = context * batch
+    rows = []
+    for c in context:
+        if c.shape[0] > text_len:
+            raise ValueError(f"{c.shape[0]} text tokens > text_len {text_len}")
+        rows.append(torch.cat([c, c.new_zeros(text_len - c.shape[0], c.shape[1])]))
+    return torch.stack(rows)
+
+
+def _flatten_mask(mask: torch.Tensor, seq_len: int, batch: int) -> torch.Tensor:
+    """Face token mask [B, C, f, h, w] -> [B, seq_len, 1]: channel 0, frame-major flatten, zero rows
+    for padding tokens (§5.9). A 3-D mask is taken as already flattened."""
+    if mask.ndim == 5:
+        mask = mask[:, 0].flatten(1).unsqueeze(-1)
+    elif mask.ndim != 3:
+        raise ValueError(f"face mask must be [B, C, f, h, w] or [B, L, 1], got {tuple(mask.shape)}")
+    if mask.shape[1] < seq_len:
+        mask = torch.cat([mask, mask.new_zeros(mask.shape[0], seq_len - mask.shape[1], 1)], dim=1)
+    if mask.shape[0] == 1 and batch > 1:
+        mask = mask.expand(batch, -1, -1)
+    return mask
