@@ -170,6 +170,12 @@ class Metric:
         """Model files used, by name -> sha256 (hashed into the cache key and recorded)."""
         return {}
 
+    def unavailable(self) -> str | None:
+        """A reason this metric cannot run in this environment at all (e.g. weights missing while
+        offline, optional package not installed), or None. The engine lists such metrics as
+        skipped with this reason instead of failing every clip."""
+        return None
+
     def check(self, ctx: ClipContext) -> str | None:
         """A reason this clip cannot be scored by this metric before decoding, or None."""
         return None
