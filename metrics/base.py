@@ -42,30 +42,7 @@ STATUS_FAILED = "failed"
 STATUS_SKIPPED = "skipped"
 
 
-@dataclass(frozen=True)
-class FaceBox:
-    """A face in frame pixels: x1, y1, x2, y2 and the detector's score."""
-
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-    score: float = 1.0
-
-    @property
-    def width(self) -> float:
-        return self.x2 - self.x1
-
-    @property
-    def height(self) -> float:
-        return self.y2 - self.y1
-
-    @property
-    def center(self) -> tuple[float, float]:
-        return (0.5 * (self.x1 + self.x2), 0.5 * (self.y1 + self.y2))
-
-    def as_array(self) -> np.ndarray:
-        return np.array([self.x1, self.y1, self.x2, self.y2], dtype=np.float64)
+from interactive_eyes.faces.types import FaceBox  # noqa: E402,F401  (defined in the foundation)
 
 
 @dataclass
