@@ -1,1 +1,9 @@
-"""Metrics, one file each, behind one contract (served as ``interactive_eyes.metrics``)."""
+"""Metrics, one file each, behind one contract (``metrics/base.py``); served as ``interactive_eyes.metrics``.
+
+``METRICS`` is the one registry the application uses: entries are ``"module:Attr"`` strings
+imported only when a metric is used, so listing metrics imports nothing heavy.
+"""
+
+from interactive_eyes.registry import Registry
+
+METRICS = Registry("metric", {})
