@@ -19,6 +19,9 @@ from interactive_eyes import __version__
 COMMANDS: dict[str, str] = {
     "data": "interactive_eyes.app.cmd_data:data",
     "env": "interactive_eyes.app.cmd_env:env",
+    "leaderboard": "interactive_eyes.app.cmd_leaderboard:leaderboard",
+    "score": "interactive_eyes.app.cmd_score:score",
+    "validate": "interactive_eyes.app.cmd_score:validate",
 }
 
 

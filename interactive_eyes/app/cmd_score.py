@@ -1,0 +1,106 @@
+"""``ie-bench score`` and ``ie-bench validate``: thin wrappers over the engine and the validator."""
+
+from __future__ import annotations
+
+import click
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _load_benchmark(manifest):
+    from interactive_eyes.data.manifest import ManifestError, load
+
+    try:
+        return load(manifest)
+    except ManifestError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command("score")
+@click.argument("generated_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--metrics", help="Comma-separated metric names (default: every metric that can run here).")
+@click.option("--root", type=click.Path(file_okay=False), help="Benchmark data root (per-person audio).")
+@click.option("--manifest", help="Manifest file or shipped manifest name (default: interactive_eyes).")
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: GENERATED_DIR/ie-bench).")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@click.option("--workers", default=1, show_default=True, help="Worker processes (clips in parallel).")
+@click.option("--clips", help="Comma-separated clip ids (marks the run partial).")
+@click.option("--limit", type=int, help="Only the first N clips (marks the run partial).")
+@click.option("--interactivity-mode", type=click.Choice(["corrected", "paper"]), default=None,
+              help="Interactivity mode (default: the metric's own default, corrected).")
+@click.option("--landmarks", "landmark_backend", default="mediapipe", show_default=True,
+              help="Landmark backend for face-based metrics.")
+@click.option("--reference", type=click.Path(exists=True),
+              help="Reference statistics (.npz from `ie-bench stats`) for FID/FVD.")
+@click.option("--option", "extra", multiple=True, metavar="METRIC.KEY=VALUE",
+              help="Any metric option, e.g. --option sync.mode=segment (repeatable).")
+@click.option("--overwrite", is_flag=True, help="Recompute everything instead of resuming.")
+@click.option("--json", "as_json", is_flag=True, help="Print results.json instead of the table.")
+def score(generated_dir, metrics, root, manifest, out, device, workers, clips, limit, interactivity_mode,
+          landmark_backend, reference, extra, overwrite, as_json):
+    """Score a folder of <clip_id>.mp4 videos; resumes unless --overwrite."""
+    import json
+
+    from interactive_eyes.app.engine import EngineOptions
+    from interactive_eyes.app.engine import score as run_score
+    from interactive_eyes.app.results import format_table
+
+    metric_options: dict[str, dict] = {}
+    if interactivity_mode:
+        metric_options.setdefault("interactivity", {})["mode"] = interactivity_mode
+    if reference:
+        for name in ("fid", "fvd"):
+            metric_options.setdefault(name, {})["reference"] = reference
+    for item in extra:
+        key, sep, value = item.partition("=")
+        metric, dot, opt = key.partition(".")
+        if not sep or not dot:
+            raise click.BadParameter(f"{item!r} is not METRIC.KEY=VALUE", param_hint="--option")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        metric_options.setdefault(metric, {})[opt] = parsed
+    options = EngineOptions(device=device, landmark_backend=landmark_backend, metric_options=metric_options)
+    try:
+        results = run_score(
+            generated_dir,
+            benchmark=_load_benchmark(manifest),
+            data_root=root,
+            out=out,
+            metrics=_csv(metrics),
+            options=options,
+            workers=workers,
+            clips=_csv(clips),
+            limit=limit,
+            overwrite=overwrite,
+        )
+    except (KeyError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    else:
+        click.echo(format_table(results))
+        from pathlib import Path
+
+        click.echo(f"results: {Path(out or Path(generated_dir) / 'ie-bench') / 'results.json'}")
+
+
+@click.command("validate")
+@click.argument("generated_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--manifest", help="Manifest file or shipped manifest name (default: interactive_eyes).")
+@click.option("--clips", help="Comma-separated clip ids.")
+@click.option("--no-faces", is_flag=True, help="Skip the face count on the first frame.")
+def validate(generated_dir, manifest, clips, no_faces):
+    """Check names, decodability, fps, duration, audio and faces; exit 1 on any error."""
+    from interactive_eyes.app.validate import format_checks, validate_dir
+
+    try:
+        rows = validate_dir(generated_dir, _load_benchmark(manifest), clips=_csv(clips), check_faces=not no_faces)
+    except (KeyError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None
+    click.echo(format_checks(rows))
+    if any(r.level == "error" for r in rows):
+        raise SystemExit(1)

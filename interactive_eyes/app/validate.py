@@ -1,0 +1,102 @@
+"""Check a folder of generated videos before any model runs.
+
+For every clip of the manifest: the file exists under its exact name, decodes, has an audio
+stream, a sane frame rate, a duration within ±0.2 s of the clip's (AnyTalker itself trims or
+pads by a few frames, spec baselines.md §1b), a resolution, and as many faces on its first frame
+as the clip has people. Files that match no clip are reported (with a did-you-mean for
+misnamed ones). Each problem is one row: level error|warning, clip, file, what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DURATION_TOLERANCE_S = 0.2
+MIN_FPS, MAX_FPS = 10.0, 60.0
+
+
+@dataclass
+class Check:
+    clip: str
+    file: str
+    level: str  # "ok" | "warning" | "error"
+    message: str
+    fps: float | None = None
+    duration: float | None = None
+    size: str | None = None
+    faces: int | None = None
+
+
+def count_faces(rgb) -> int:
+    """Faces on one frame, by the same detector the face tracks use."""
+    from interactive_eyes.faces.detect import detect_faces
+
+    return len(detect_faces(rgb))
+
+
+def validate_dir(generated_dir: str | os.PathLike, benchmark, *, clips: list[str] | None = None,
+                 check_faces: bool = True) -> list[Check]:
+    from interactive_eyes.app.engine import plan_inputs
+    from interactive_eyes.media.errors import MediaError
+    from interactive_eyes.media.video import iter_frames, probe
+
+    generated_dir = Path(generated_dir)
+    if not generated_dir.is_dir():
+        raise FileNotFoundError(f"{generated_dir}: not a folder")
+    clip_ids = list(clips) if clips else benchmark.clip_ids
+    plans, extras = plan_inputs(generated_dir, benchmark, clip_ids)
+    rows: list[Check] = []
+    for cid, plan in plans.items():
+        if plan.video is None:
+            rows.append(Check(cid, f"{cid}.mp4", "error", "missing file"))
+            continue
+        name = plan.video.name
+        try:
+            info = probe(plan.video)
+        except MediaError as exc:
+            rows.append(Check(cid, name, "error", exc.reason))
+            continue
+        problems: list[tuple[str, str]] = []
+        if not info.has_audio:
+            problems.append(("error", "no audio stream"))
+        if not (MIN_FPS <= info.fps <= MAX_FPS):
+            problems.append(("error", f"frame rate {info.fps:.3f} outside [{MIN_FPS:g}, {MAX_FPS:g}]"))
+        if info.n_frames < 2:
+            problems.append(("error", f"only {info.n_frames} frame"))
+        if abs(info.duration - plan.clip.duration) > DURATION_TOLERANCE_S:
+            problems.append(("error", f"duration {info.duration:.3f} s vs clip {plan.clip.duration:.3f} s "
+                                      f"(tolerance ±{DURATION_TOLERANCE_S} s)"))
+        n_faces = None
+        if check_faces and info.n_frames:
+            try:
+                first = next(iter_frames(plan.video))
+                n_faces = count_faces(first.rgb)
+                if n_faces != plan.clip.n_people:
+                    level = "error" if n_faces < plan.clip.n_people else "warning"
+                    problems.append((level, f"{n_faces} face(s) on the first frame, clip has {plan.clip.n_people} people"))
+            except MediaError as exc:
+                problems.append(("error", exc.reason))
+        level = "error" if any(lv == "error" for lv, _ in problems) else ("warning" if problems else "ok")
+        rows.append(Check(cid, name, level, "; ".join(m for _, m in problems) or "ok", fps=info.fps,
+                          duration=info.duration, size=f"{info.width}x{info.height}", faces=n_faces))
+    for e in extras:
+        hint = f"not a clip of {benchmark.name}" + (f" (did you mean {e['did_you_mean']}?)" if e["did_you_mean"] else "")
+        rows.append(Check("-", e["file"], "warning" if not e["did_you_mean"] else "error", hint))
+    return rows
+
+
+def format_checks(rows: list[Check]) -> str:
+    header = ("clip", "file", "status", "fps", "duration", "size", "faces", "problem")
+    table = [header]
+    for r in rows:
+        table.append((r.clip, r.file, r.level, "" if r.fps is None else f"{r.fps:.3g}",
+                      "" if r.duration is None else f"{r.duration:.2f}", r.size or "",
+                      "" if r.faces is None else str(r.faces), "" if r.level == "ok" else r.message))
+    widths = [max(len(t[i]) for t in table) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip() for t in table]
+    n_err = sum(r.level == "error" for r in rows)
+    n_warn = sum(r.level == "warning" for r in rows)
+    lines.append(f"{len(rows)} rows: {n_err} error(s), {n_warn} warning(s)")
+    return "\n".join(lines)
