@@ -18,7 +18,10 @@ from interactive_eyes import __version__
 # name -> "module:click_command". Add a command by adding one line here.
 COMMANDS: dict[str, str] = {
     "data": "interactive_eyes.app.cmd_data:data",
+    "demo": "interactive_eyes.app.cmd_demo:demo",
     "env": "interactive_eyes.app.cmd_env:env",
+    "methods": "interactive_eyes.app.cmd_run:methods",
+    "run": "interactive_eyes.app.cmd_run:run",
     "leaderboard": "interactive_eyes.app.cmd_leaderboard:leaderboard",
     "score": "interactive_eyes.app.cmd_score:score",
     "validate": "interactive_eyes.app.cmd_score:validate",
