@@ -1,0 +1,557 @@
+"""SyncNet v2 and the pieces of its scoring recipe, as pure, testable functions.
+
+Everything here follows ``spec/metrics.md`` §1 (the joonson/syncnet_python recipe that Sync-C /
+LSE-C and Sync-D / LSE-D are defined by):
+
+- ``SyncNet``: the network behind ``syncnet_v2.model`` with the file's exact state-dict keys
+  (§1.1), loaded strictly (``load_syncnet``) through the weights registry or from a given path;
+- ``compute_mfcc``: python_speech_features MFCCs of **int16-scale** 16 kHz mono samples (§1.3);
+- ``select_frames`` / ``FrameGrid``: frames picked by timestamp onto the 25 fps grid (§1.6);
+- ``smooth_boxes`` / ``crop_face``: the reference crop geometry (§1.2 step 6);
+- ``embed_video_windows`` / ``embed_audio_windows``: batched 5-frame / 20-MFCC-column windows;
+- ``distance_matrix`` / ``score_distances`` / ``framewise_confidence``: the ±15 offset search (§1.4);
+- ``evaluate_crops``: the reference ``SyncNetInstance.evaluate`` on arrays (pre-cropped clips).
+
+The network takes colour crops in **BGR** order (as ``cv2.imread`` gives them), unnormalised
+0-255, 224x224, five frames per window (§0 item 5). Embeddings are 1024-d and not normalised.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+# --------------------------------------------------------------------------- constants (spec §1)
+
+FPS = 25  # the network was trained on 25 fps video (§1.6: hard-coded three times in the scorer)
+SAMPLE_RATE = 16000  # §1.3
+SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640 samples = one 25 fps frame (§1.4 min_length)
+MFCC_PER_FRAME = 4  # 100 MFCC frames/s (hop 160) / 25 fps
+FRAMES_PER_WINDOW = 5  # one window = 5 video frames = 0.2 s (§1.4)
+MFCC_PER_WINDOW = FRAMES_PER_WINDOW * MFCC_PER_FRAME  # 20 MFCC columns = 0.2 s
+N_MFCC = 13
+VSHIFT = 15  # offsets searched: -15 .. +15 windows, 31 in all (§1.4)
+BATCH_SIZE = 20  # the reference batch; eval-mode BatchNorm makes results batch-independent
+EMBEDDING_DIM = 1024
+CROP_SIZE = 224  # §1.2 step 6: crops resized to 224x224
+CROP_SCALE = 0.4  # crop_scale: rows cy - s .. cy + (1 + 2*0.4) s, cols cx -+ (1 + 0.4) s
+CROP_PAD_VALUE = 110  # constant border value of cv2.copyMakeBorder in the reference
+BOX_MEDFILT = 13  # median filter on s, cx, cy (scipy.signal.medfilt, zero-padded ends)
+FRAMEWISE_MEDFILT = 9  # median filter on the frame-wise confidence (§1.4)
+PAIRWISE_EPS = 1e-6  # torch.nn.functional.pairwise_distance default, used by calc_pdist
+# Frame times are floats (pts * time_base); a slot boundary hit exactly (e.g. frame 12 of a 24 fps
+# video at 0.5 s = slot 12.5) must round the way FFmpeg's exact rational arithmetic does.
+GRID_EPS = 1e-6  # in 25 fps slots, i.e. 40 ns
+
+# spec §1.1 (full digest and size pinned identically by several independent repositories)
+SYNCNET_V2_SHA256 = "961e8696f888fce4f3f3a6c3d5b3267cf5b343100b238e79b2659bff2c605442"
+SYNCNET_V2_SIZE = 54_573_114
+
+
+# --------------------------------------------------------------------------- network (spec §1.1)
+
+
+class SyncNet(nn.Module):
+    """SyncNet v2 (``S`` in SyncNetModel.py). Module names and ``nn.Sequential`` indices are the
+    state-dict keys of ``syncnet_v2.model`` (e.g. ``netcnnlip.0.weight``, ``netfcaud.3.bias``).
+    """
+
+    def __init__(self, embedding_dim: int = EMBEDDING_DIM):
+        super().__init__()
+        relu = lambda: nn.ReLU(inplace=True)  # noqa: E731 - parameter-free, keeps indices aligned
+        # audio: N x 1 x 13 x 20 -> 11x9 (idx 7) -> 5x4 (idx 17) -> 1x1 (idx 18): 512 features
+        self.netcnnaud = nn.Sequential(
+            nn.Conv2d(1, 64, 3, stride=1, padding=1),  # 0
+            nn.BatchNorm2d(64),  # 1
+            relu(),  # 2
+            nn.MaxPool2d(1, stride=1),  # 3 (a no-op kept for the indices)
+            nn.Conv2d(64, 192, 3, stride=1, padding=1),  # 4
+            nn.BatchNorm2d(192),  # 5
+            relu(),  # 6
+            nn.MaxPool2d(3, stride=(1, 2)),  # 7
+            nn.Conv2d(192, 384, 3, padding=1),  # 8
+            nn.BatchNorm2d(384),  # 9
+            relu(),  # 10
+            nn.Conv2d(384, 256, 3, padding=1),  # 11
+            nn.BatchNorm2d(256),  # 12
+            relu(),  # 13
+            nn.Conv2d(256, 256, 3, padding=1),  # 14
+            nn.BatchNorm2d(256),  # 15
+            relu(),  # 16
+            nn.MaxPool2d(3, stride=2),  # 17
+            nn.Conv2d(256, 512, (5, 4), padding=0),  # 18
+            nn.BatchNorm2d(512),  # 19
+            relu(),  # 20
+        )
+        # video: N x 3 x 5 x 224 x 224 -> 109 -> 54 -> 26 -> 13 -> 13 -> 6 -> 1: 512 features
+        self.netcnnlip = nn.Sequential(
+            nn.Conv3d(3, 96, (5, 7, 7), stride=(1, 2, 2), padding=0),  # 0
+            nn.BatchNorm3d(96),  # 1
+            relu(),  # 2
+            nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2)),  # 3
+            nn.Conv3d(96, 256, (1, 5, 5), stride=(1, 2, 2), padding=(0, 1, 1)),  # 4
+            nn.BatchNorm3d(256),  # 5
+            relu(),  # 6
+            nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),  # 7
+            nn.Conv3d(256, 256, (1, 3, 3), padding=(0, 1, 1)),  # 8
+            nn.BatchNorm3d(256),  # 9
+            relu(),  # 10
+            nn.Conv3d(256, 256, (1, 3, 3), padding=(0, 1, 1)),  # 11
+            nn.BatchNorm3d(256),  # 12
+            relu(),  # 13
+            nn.Conv3d(256, 256, (1, 3, 3), padding=(0, 1, 1)),  # 14
+            nn.BatchNorm3d(256),  # 15
+            relu(),  # 16
+            nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2)),  # 17
+            nn.Conv3d(256, 512, (1, 6, 6), padding=0),  # 18
+            nn.BatchNorm3d(512),  # 19
+            relu(),  # 20
+        )
+        self.netfcaud = _fc_head(embedding_dim)
+        self.netfclip = _fc_head(embedding_dim)
+
+    def embed_audio(self, mfcc_windows: torch.Tensor) -> torch.Tensor:
+        """N x 1 x 13 x 20 MFCC windows -> N x 1024 audio embeddings."""
+        return self.netfcaud(self.netcnnaud(mfcc_windows).flatten(1))
+
+    def embed_video(self, frame_windows: torch.Tensor) -> torch.Tensor:
+        """N x 3 x 5 x 224 x 224 BGR 0-255 windows -> N x 1024 video embeddings."""
+        return self.netfclip(self.netcnnlip(frame_windows).flatten(1))
+
+    def lip_features(self, frame_windows: torch.Tensor) -> torch.Tensor:
+        """The 512-d conv output before the FC head (``forward_lipfeat``)."""
+        return self.netcnnlip(frame_windows).flatten(1)
+
+
+def _fc_head(embedding_dim: int) -> nn.Sequential:
+    # 0 Linear(512->512), 1 BN1d, 2 ReLU, 3 Linear(512->1024)  (spec §1.1)
+    return nn.Sequential(nn.Linear(512, 512), nn.BatchNorm1d(512), nn.ReLU(), nn.Linear(512, embedding_dim))
+
+
+class SyncNetLoadError(RuntimeError):
+    """A weights file that is not a syncnet_v2 state dict; one line naming the file."""
+
+
+def load_syncnet(
+    path: str | os.PathLike | None = None, *, device: str | torch.device = "cpu", offline: bool | None = None
+) -> tuple[SyncNet, Path]:
+    """SyncNet v2 in eval mode on ``device``, strictly loaded, and the file it came from.
+
+    ``path=None`` resolves ``syncnet_v2`` through the weights registry (cache, download, sha256
+    check, offline error); an explicit ``path`` is loaded as given (tests use random-initialised
+    networks saved in the same file format). The file is a plain state dict (§1.1); it carries no
+    ``num_batches_tracked`` tensors, which BatchNorm fills in itself on loading such an old dict.
+    """
+    if path is None:
+        from interactive_eyes.weights import resolve  # foundation; imported lazily (heavy-free)
+
+        path = resolve("syncnet_v2", offline=offline)
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise SyncNetLoadError(f"{path}: syncnet_v2 weights file not found") from None
+    except Exception as exc:  # pickle / zip errors of a corrupt or foreign file
+        raise SyncNetLoadError(f"{path}: not a loadable torch file ({exc.__class__.__name__}: {exc})") from None
+    if not isinstance(state, dict):
+        raise SyncNetLoadError(f"{path}: expected a state dict, got {type(state).__name__}")
+    net = SyncNet()
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = " ".join(str(exc).split())[:300]
+        raise SyncNetLoadError(f"{path}: not a syncnet_v2 state dict ({first})") from None
+    return net.eval().to(device), path
+
+
+def save_state_dict_like_reference(net: SyncNet, path: str | os.PathLike) -> Path:
+    """Write ``net`` in the layout of ``syncnet_v2.model``: a plain dict of tensors without
+    ``num_batches_tracked`` (and without the ``_metadata`` of newer PyTorch). For tests and tools."""
+    state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
+    torch.save(state, path)
+    return Path(path)
+
+
+# --------------------------------------------------------------------------- audio (spec §1.3)
+
+
+def compute_mfcc(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """13 x T MFCCs of mono **int16-scale** samples: ``python_speech_features.mfcc`` defaults.
+
+    T = 1 + ceil((N - 400) / 160) (25 ms rectangular windows, 10 ms hop; the last frame is zero
+    padded). c0 is the log frame energy, so the waveform scale matters: samples in [-1, 1]
+    instead of int16 shift c0 by 2 ln(1/32768) = -20.8 (§0 item 4). Float input is therefore
+    refused: load audio with ``dtype="int16"`` (``interactive_eyes.media.audio.load_audio``).
+    """
+    import python_speech_features
+
+    a = np.asarray(samples)
+    if a.ndim != 1:
+        raise ValueError(f"MFCC needs mono samples (1-D), got shape {a.shape}")
+    if not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(
+            f"MFCC needs int16-scale integer samples, got {a.dtype}: float audio in [-1, 1] shifts c0 by "
+            f"-20.8 (spec/metrics.md §1.3); load it with dtype='int16'"
+        )
+    if a.size and (int(a.min()) < -32768 or int(a.max()) > 32767):
+        raise ValueError("MFCC samples exceed the int16 range")
+    if sample_rate != SAMPLE_RATE:
+        raise ValueError(f"SyncNet audio must be {SAMPLE_RATE} Hz mono, got {sample_rate} Hz")
+    if a.size < 400:
+        raise ValueError(f"audio too short for one MFCC frame ({a.size} samples < 400)")
+    return python_speech_features.mfcc(a, sample_rate).T  # (13, T) float64
+
+
+# --------------------------------------------------------------------------- 25 fps grid (spec §1.6)
+
+
+def grid_slot(time: float, fps: float = FPS) -> int:
+    """The 25 fps slot a frame shown from ``time`` seconds starts in: round half up, as the
+    libavfilter ``fps`` filter does (``round=near`` rescaling of the frame's pts)."""
+    return int(math.floor(time * fps + 0.5 + GRID_EPS))
+
+
+def select_frames(times: Sequence[float], end_time: float | None = None, fps: float = FPS) -> np.ndarray:
+    """Index of the source frame shown in each 25 fps output slot (duplicates and drops).
+
+    Output slot j (time j/25) shows the latest source frame whose start, rounded to the grid,
+    is <= j; slots run from the first frame's slot to ``round(end_time * 25)`` (exclusive),
+    ``end_time`` being when the last frame stops showing (its time + its duration; default: one
+    average frame interval after it). This is what FFmpeg's ``fps=25`` filter outputs (checked
+    against libavfilter through PyAV in the tests), i.e. ``ffmpeg -r 25``'s resampling: from 24
+    fps one frame per second is repeated, from 30 fps one in six is dropped.
+    """
+    t = np.asarray(times, dtype=np.float64)
+    if t.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if np.any(np.diff(t) <= 0):
+        raise ValueError("frame times must increase strictly")
+    if end_time is None:
+        end_time = t[-1] + (float(np.mean(np.diff(t))) if t.size > 1 else 1.0 / fps)
+    grid = GridState(fps)
+    out: list[int] = []
+    for i, ti in enumerate(t):
+        out.extend([i - 1] * len(grid.push(float(ti))))  # slots of the previous frame
+    out.extend([t.size - 1] * len(grid.finish(float(end_time))))
+    return np.asarray(out, dtype=np.int64)
+
+
+class GridState:
+    """Streaming form of ``select_frames``. Feed frame times in order; ``push`` returns the 25 fps
+    slots filled by the *previous* frame (known only once the next frame's time is), ``finish``
+    those of the last frame."""
+
+    def __init__(self, fps: float = FPS):
+        self.fps = fps
+        self._pending_slot: int | None = None  # grid slot of the frame waiting for its successor
+        self.next_slot: int | None = None  # first slot not yet emitted
+
+    def push(self, time: float) -> list[int]:
+        slot = grid_slot(time, self.fps)
+        if self._pending_slot is not None and slot < self._pending_slot:
+            raise ValueError(f"frame time {time} goes backwards")
+        out = self._emit_until(slot)
+        if self.next_slot is None:
+            self.next_slot = slot  # the output starts at the first frame (as the fps filter)
+        self._pending_slot = slot
+        return out
+
+    def finish(self, end_time: float) -> list[int]:
+        """Slots of the last frame, which shows until ``end_time`` (its time + its duration)."""
+        return self._emit_until(grid_slot(end_time, self.fps))
+
+    def _emit_until(self, stop: int) -> list[int]:
+        if self._pending_slot is None:
+            return []
+        slots = list(range(max(self.next_slot, self._pending_slot), stop))
+        if slots:
+            self.next_slot = stop
+        return slots
+
+
+# --------------------------------------------------------------------------- crops (spec §1.2 step 6)
+
+
+def box_params(boxes: np.ndarray) -> np.ndarray:
+    """(T, 4) x1,y1,x2,y2 -> (T, 3) s, cx, cy with s = max(w, h) / 2 (before smoothing)."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    s = np.maximum(b[:, 3] - b[:, 1], b[:, 2] - b[:, 0]) / 2
+    return np.stack([s, (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], axis=1)
+
+
+def smooth_boxes(boxes: np.ndarray) -> np.ndarray:
+    """(T, 4) boxes of one track -> (T, 3) s, cx, cy, each median-filtered (kernel 13,
+    ``scipy.signal.medfilt``, whose zero padding pulls the first and last 6 values down)."""
+    from scipy.signal import medfilt
+
+    p = box_params(boxes)
+    return np.stack([medfilt(p[:, k], BOX_MEDFILT) for k in range(3)], axis=1)
+
+
+def crop_region(s: float, cx: float, cy: float) -> tuple[int, int, int, int]:
+    """Rows y1:y2 and cols x1:x2 of the crop **in unpadded frame pixels** (may lie outside).
+
+    The reference pads the frame by ``pad = int(1.8 s)`` and truncates in padded coordinates:
+    y1 = int(cy + pad - s), y2 = int(cy + pad + 1.8 s), x1/x2 = int(cx + pad -/+ 1.4 s). The same
+    truncation is applied here (then ``pad`` is subtracted), so the pixels are identical.
+    """
+    pad = int(s * (1 + 2 * CROP_SCALE))
+    my, mx = cy + pad, cx + pad
+    y1, y2 = int(my - s), int(my + s * (1 + 2 * CROP_SCALE))
+    x1, x2 = int(mx - s * (1 + CROP_SCALE)), int(mx + s * (1 + CROP_SCALE))
+    return y1 - pad, y2 - pad, x1 - pad, x2 - pad
+
+
+def crop_face(frame: np.ndarray, s: float, cx: float, cy: float) -> np.ndarray:
+    """224 x 224 crop of ``frame`` (H x W x 3 uint8, any channel order, kept) at smoothed s, cx, cy.
+
+    A square of side 2.8 s (1.4 x the box's larger side) centred 0.4 s below the box centre;
+    outside the frame the value is 110; resized with OpenCV's bilinear ``cv2.resize`` as in the
+    reference. Only the crop region is materialised (the reference pads the whole frame first;
+    the pixels are the same wherever its crop lies inside its padded frame, i.e. whenever the box
+    centre is inside the frame).
+    """
+    import cv2
+
+    y1, y2, x1, x2 = crop_region(s, cx, cy)
+    if y2 <= y1 or x2 <= x1:
+        raise ValueError(f"empty crop for box s={s:.2f} cx={cx:.2f} cy={cy:.2f}")
+    h, w = frame.shape[:2]
+    region = np.full((y2 - y1, x2 - x1, frame.shape[2]), CROP_PAD_VALUE, dtype=np.uint8)
+    sy1, sy2, sx1, sx2 = max(y1, 0), min(y2, h), max(x1, 0), min(x2, w)
+    if sy2 > sy1 and sx2 > sx1:
+        region[sy1 - y1 : sy2 - y1, sx1 - x1 : sx2 - x1] = frame[sy1:sy2, sx1:sx2]
+    return cv2.resize(region, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_LINEAR)
+
+
+class StreamingSmoother:
+    """``smooth_boxes`` one box at a time: the smoothed value of box i is final once box i+6
+    has arrived (or the track has ended), so crops can be cut with a delay of 6 slots instead of
+    holding the whole track. Equal to ``smooth_boxes`` on the complete track (tested)."""
+
+    half = BOX_MEDFILT // 2
+
+    def __init__(self):
+        self.params: list[np.ndarray] = []  # s, cx, cy per box
+        self.n_done = 0
+        self.ended = False
+
+    def push(self, box: np.ndarray) -> None:
+        self.params.append(box_params(box)[0])
+
+    def end(self) -> None:
+        self.ended = True
+
+    def ready(self) -> list[tuple[int, np.ndarray]]:
+        """(index, smoothed s/cx/cy) of every box whose value became final since the last call."""
+        n = len(self.params)
+        stop = n if self.ended else max(0, n - self.half)
+        out = []
+        if stop <= self.n_done:
+            return out
+        p = np.asarray(self.params)
+        for i in range(self.n_done, stop):
+            lo, hi = i - self.half, i + self.half + 1
+            win = p[max(lo, 0) : min(hi, n)]
+            zeros = max(0, -lo) + max(0, hi - n)  # medfilt's zero padding at both track ends
+            if zeros:
+                win = np.concatenate([win, np.zeros((zeros, 3))])
+            out.append((i, np.median(win, axis=0)))
+        self.n_done = stop
+        return out
+
+
+# --------------------------------------------------------------------------- embeddings
+
+
+def n_windows(n_frames: int, n_samples: int) -> int:
+    """Windows the reference scores: min(frames, floor(samples / 640)) - 5 (§1.4: ``lastframe``;
+    the last usable window is lost, a quirk kept for parity)."""
+    return max(0, min(int(n_frames), int(n_samples) // SAMPLES_PER_FRAME) - FRAMES_PER_WINDOW)
+
+
+def _as_video_batch(frames: np.ndarray, device) -> torch.Tensor:
+    """(F, 224, 224, 3) uint8 -> (F-4, 3, 5, 224, 224) float32 windows of consecutive frames,
+    built on ``device`` (the frames travel once, not five times)."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
+    x = x.permute(3, 0, 1, 2).float()  # 3, F, H, W ; uint8 -> float32 is exact, as astype(float).float()
+    x = x.unfold(1, FRAMES_PER_WINDOW, 1)  # 3, F-4, H, W, 5
+    return x.permute(1, 0, 4, 2, 3).contiguous()
+
+
+@torch.inference_mode()
+def embed_video_windows(
+    model: nn.Module,
+    frames: np.ndarray,
+    starts: Iterable[int] | None = None,
+    *,
+    device: str | torch.device = "cpu",
+    batch_size: int = BATCH_SIZE,
+) -> torch.Tensor:
+    """Embeddings (N x D, float32, on CPU) of the 5-frame windows starting at ``starts``
+    (default: every window) of ``frames`` (T x 224 x 224 x 3 uint8 BGR crops)."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[1:] != (CROP_SIZE, CROP_SIZE, 3) or frames.dtype != np.uint8:
+        raise ValueError(f"expected T x {CROP_SIZE} x {CROP_SIZE} x 3 uint8 crops, got {frames.shape} {frames.dtype}")
+    idx = np.arange(frames.shape[0] - FRAMES_PER_WINDOW + 1) if starts is None else np.asarray(list(starts), int)
+    if idx.size and (idx.min() < 0 or idx.max() + FRAMES_PER_WINDOW > frames.shape[0]):
+        raise IndexError("window start outside the frames")
+    out = []
+    k = 0
+    while k < idx.size:
+        # a run of windows whose frames are contiguous is sent as one block of frames
+        j = k + 1
+        while j < idx.size and j - k < batch_size and idx[j] == idx[j - 1] + 1:
+            j += 1
+        block = frames[idx[k] : idx[j - 1] + FRAMES_PER_WINDOW]
+        out.append(model.embed_video(_as_video_batch(block, device)).float().cpu())
+        k = j
+    if not out:
+        return torch.zeros(0, EMBEDDING_DIM)
+    return torch.cat(out)
+
+
+@torch.inference_mode()
+def embed_audio_windows(
+    model: nn.Module,
+    mfcc: np.ndarray,
+    starts: Iterable[int] | None = None,
+    *,
+    device: str | torch.device = "cpu",
+    batch_size: int = BATCH_SIZE,
+) -> torch.Tensor:
+    """Embeddings of the audio windows i (MFCC columns 4i .. 4i+20) for i in ``starts``."""
+    m = torch.from_numpy(np.asarray(mfcc, dtype=np.float64)).float()
+    n_max = (m.shape[1] - MFCC_PER_WINDOW) // MFCC_PER_FRAME + 1
+    idx = np.arange(max(n_max, 0)) if starts is None else np.asarray(list(starts), int)
+    if idx.size and (idx.min() < 0 or idx.max() >= n_max):
+        raise IndexError("audio window outside the MFCCs")
+    out = []
+    for k in range(0, idx.size, batch_size):
+        cols = torch.as_tensor(idx[k : k + batch_size])[:, None] * MFCC_PER_FRAME + torch.arange(MFCC_PER_WINDOW)
+        win = m[:, cols].permute(1, 0, 2).unsqueeze(1)  # N x 1 x 13 x 20
+        out.append(model.embed_audio(win.to(device)).float().cpu())
+    if not out:
+        return torch.zeros(0, EMBEDDING_DIM)
+    return torch.cat(out)
+
+
+# --------------------------------------------------------------------------- offset search (spec §1.4)
+
+
+def distance_matrix(
+    video: torch.Tensor, audio: torch.Tensor, rows: Sequence[int] | None = None, vshift: int = VSHIFT
+) -> torch.Tensor:
+    """(R, 2*vshift+1) Euclidean distances between video window i and audio windows i-15 .. i+15.
+
+    ``video`` and ``audio`` are the N window embeddings of one track (row i of each = window i);
+    audio windows outside 0..N-1 are **zero vectors** (the reference pads with zeros, which
+    inflates the far offsets, more so for short tracks). ``rows``: the windows to compute
+    (default all); only the audio windows within ``vshift`` of them are read. Distances follow
+    ``pairwise_distance`` (p=2, eps=1e-6 added to the difference).
+    """
+    n = video.shape[0]
+    if audio.shape[0] != n:
+        raise ValueError(f"video ({n}) and audio ({audio.shape[0]}) windows differ in number")
+    r = torch.arange(n) if rows is None else torch.as_tensor(list(rows), dtype=torch.long)
+    if r.numel() == 0:
+        return torch.zeros(0, 2 * vshift + 1)
+    padded = torch.nn.functional.pad(audio.float(), (0, 0, vshift, vshift))
+    idx = r[:, None] + torch.arange(2 * vshift + 1)[None, :]  # padded index of audio i-15+k
+    diff = video.float()[r][:, None, :] - padded[idx]
+    return torch.linalg.vector_norm(diff + PAIRWISE_EPS, ord=2, dim=-1)
+
+
+@dataclass
+class SyncScore:
+    """The offset search result: AV offset (frames, positive = audio leads), confidence
+    (Sync-C / LSE-C = median - min of the mean distances), min distance (Sync-D / LSE-D)."""
+
+    offset: int
+    confidence: float
+    min_dist: float
+    mean_dists: np.ndarray = field(repr=False)  # (31,) mean distance per offset
+    n_windows: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sync_c": self.confidence,
+            "sync_d": self.min_dist,
+            "av_offset": self.offset,
+            "n_windows": self.n_windows,
+        }
+
+
+def score_mean_dists(mdist: torch.Tensor, n_rows: int, vshift: int = VSHIFT) -> SyncScore:
+    mdist = torch.as_tensor(mdist, dtype=torch.float32)
+    minval, minidx = torch.min(mdist, 0)
+    conf = torch.median(mdist) - minval  # 31 values: the median is the middle one
+    return SyncScore(
+        offset=int(vshift - int(minidx)),
+        confidence=float(conf),
+        min_dist=float(minval),
+        mean_dists=mdist.numpy().copy(),
+        n_windows=int(n_rows),
+    )
+
+
+def score_distances(dists: torch.Tensor, vshift: int = VSHIFT) -> SyncScore:
+    """Offset, confidence and min distance from a (rows x 31) distance matrix: the mean over
+    rows per offset (``mdist``), min over offsets (Sync-D), median - min (Sync-C)."""
+    if dists.shape[0] == 0:
+        raise ValueError("no windows to score")
+    return score_mean_dists(torch.mean(dists.float(), 0), dists.shape[0], vshift)
+
+
+def framewise_confidence(dists: torch.Tensor, score: SyncScore | None = None) -> np.ndarray:
+    """Per-window confidence median(mdist) - dist[i][argmin], median-filtered with kernel 9
+    (§1.4; not part of LSE-C). ``score``: the offset search to take median/argmin from
+    (default: that of ``dists`` itself)."""
+    from scipy.signal import medfilt
+
+    score = score or score_distances(dists)
+    mdist = torch.as_tensor(score.mean_dists)
+    minidx = int(torch.argmin(mdist))
+    fconf = torch.median(mdist).numpy() - dists[:, minidx].float().numpy()
+    return medfilt(fconf, kernel_size=FRAMEWISE_MEDFILT)
+
+
+# --------------------------------------------------------------------------- a pre-cropped clip
+
+
+@dataclass
+class CropEvaluation:
+    score: SyncScore
+    dists: torch.Tensor  # (N, 31)
+    framewise: np.ndarray  # (N,)
+
+
+def evaluate_crops(
+    model: nn.Module,
+    crops: np.ndarray,
+    audio: np.ndarray,
+    *,
+    device: str | torch.device = "cpu",
+    batch_size: int = BATCH_SIZE,
+    vshift: int = VSHIFT,
+) -> CropEvaluation:
+    """``SyncNetInstance.evaluate`` on arrays: ``crops`` T x 224 x 224 x 3 uint8 **BGR** at
+    25 fps, ``audio`` int16 16 kHz mono starting with the first frame."""
+    n = n_windows(len(crops), len(audio))
+    if n < 1:
+        raise ValueError(
+            f"clip too short to score: {len(crops)} frames / {len(audio)} samples give no 5-frame window "
+            f"(need at least {FRAMES_PER_WINDOW + 1} frames at {FPS} fps)"
+        )
+    v = embed_video_windows(model, crops[: n + FRAMES_PER_WINDOW - 1], device=device, batch_size=batch_size)
+    a = embed_audio_windows(model, compute_mfcc(audio), range(n), device=device, batch_size=batch_size)
+    d = distance_matrix(v, a, vshift=vshift)
+    s = score_distances(d, vshift)
+    return CropEvaluation(score=s, dists=d, framewise=framewise_confidence(d, s))
