@@ -135,13 +135,13 @@ from interactive_eyes.metrics import METRICS
 from interactive_eyes.app import engine
 METRICS.register("mean_luma", "_fake_metrics:MeanLuma")
 METRICS.register("luma_pooled", "_fake_metrics:LumaStats")
-real = engine.analyze_clip
-def slow(*a, **k):
-    r = real(*a, **k)
-    print("DONE", flush=True)
-    time.sleep(0.3)
-    return r
-engine.analyze_clip = slow
+from interactive_eyes.app import store
+real = store.ResultStore.append
+def append(self, record):
+    real(self, record)
+    print("DONE", flush=True)  # a record is on disk; the parent may kill us from now on
+    time.sleep(0.2)
+store.ResultStore.append = append
 engine.score({gen!r}, benchmark=small_manifest(6), metrics=["mean_luma", "luma_pooled"], out={out!r}, progress=False)
 """
 
@@ -156,7 +156,7 @@ def test_killed_run_resumes_to_identical_results(tmp_path, fake_metrics):
                              progress=False)
     out = tmp_path / "killed"
     script = KILL_SCRIPT.format(tests=str(Path(__file__).parent), gen=str(gen), out=str(out))
-    kill_after = int(np.random.default_rng().integers(1, 5))  # a random clip
+    kill_after = int(np.random.default_rng().integers(1, 12))  # after a random record of the 12
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     seen = 0
     for line in proc.stdout:
