@@ -93,7 +93,7 @@ class TemporalLayout:
     audio_tokens_per_frame: int
     stride: int = TEMPORAL_STRIDE
     mode: str = "auto"
-    _mask: torch.Tensor | None = field(default=None, repr=False)
+    _mask: torch.Tensor | None = field(default=None, init=False, repr=False)
 
     def grouped_ok(self, seq_len: int) -> bool:
         return (self.audio_frames >= self.stride * (self.latent_frames - 1) + 1
@@ -181,6 +181,10 @@ def _count(items) -> int:
     return 0 if items is None else len(items)
 
 
+def _as_tensor(items: torch.Tensor | list) -> torch.Tensor:
+    return items if isinstance(items, torch.Tensor) else torch.stack(list(items))
+
+
 class AudioFaceCrossAttention(ImageTextCrossAttention):
     """The AFCA layer of the AF variant (§5.12).
 
@@ -223,10 +227,12 @@ class AudioFaceCrossAttention(ImageTextCrossAttention):
         total = o_txt + o_img
         if branches is not None:
             branches["text_attn"], branches["img_attn"] = o_txt.flatten(2), o_img.flatten(2)
-        n = min(_count(audio), _count(faces), _count(face_masks) if face_masks is not None else 1 << 30)
+        # identities pair by index; n = min(#audio, #faces, #masks) (§5.12 step 4)
+        n = min(_count(audio), _count(faces))
+        if face_masks is not None:
+            n = min(n, _count(face_masks))
         if n > 0:
             a_id, f_id = _stack_identities(audio, n), _stack_identities(faces, n)
-            m_id = _stack_identities(face_masks, n) if face_masks is not None else None
             if isinstance(a_id, torch.Tensor) and isinstance(f_id, torch.Tensor):
                 outs = [self._identities(q, a_id, f_id, temporal)]  # [n, B, L, H, d], one batched call
             else:  # unequal token counts: one identity at a time
@@ -235,9 +241,8 @@ class AudioFaceCrossAttention(ImageTextCrossAttention):
             if branches is not None:
                 for i in range(n):
                     branches[f"af_attn.{i}"] = o_id[i]
-            if use_token_mask:
-                m = m_id if isinstance(m_id, torch.Tensor) else torch.stack(list(m_id))
-                o_id = o_id * m.to(o_id.dtype)
+            if use_token_mask and face_masks is not None:
+                o_id = o_id * _as_tensor(_stack_identities(face_masks, n)).to(o_id.dtype)
             total = total + o_id.sum(0).view_as(total)
         return self.o(total.flatten(2))
 
@@ -342,8 +347,7 @@ class LegacyAudioCrossAttention(nn.Module):
         o_id = torch.cat(outs).reshape(n, b, f * s, dim)
         if seq > f * s:  # padding tokens get nothing
             o_id = torch.cat([o_id, o_id.new_zeros(n, b, seq - f * s, dim)], dim=2)
-        m = m_id if isinstance(m_id, torch.Tensor) else torch.stack(list(m_id))
-        return self.proj((o_id * m.to(o_id.dtype)).sum(0))
+        return self.proj((o_id * _as_tensor(m_id).to(o_id.dtype)).sum(0))
 
     def _identities(self, q: torch.Tensor, audio: torch.Tensor, faces: torch.Tensor, b: int, f: int) -> torch.Tensor:
         """q [B*f, S, H, d]; audio [m, B, f, T, Da]; faces [m, B, K, D] -> [m, B*f, S, H, d]."""
@@ -541,12 +545,12 @@ class AnyTalkerDiT(nn.Module):
         # §5.4 text, zero-padded to text_len (the padded rows are attended to)
         txt = self.text_embedding(_pad_text(context, cfg.text_len, b).to(device=dev, dtype=cd))
         # §5.5 image and face tokens
-        clip = self.img_emb(clip_fea.to(dev))
+        clip = _expand_batch(self.img_emb(clip_fea.to(dev)), b)
         if dbg is not None:
             dbg["text_embedding.0"], dbg["img_emb.0"] = txt, clip
 
         n_id = min(len(audio), len(ref_faces), len(face_masks))
-        faces = [self.audio_ref_emb(r.to(dev)) for r in ref_faces[:n_id]]
+        faces = [_expand_batch(self.audio_ref_emb(r.to(dev)), b) for r in ref_faces[:n_id]]
         masks = [_flatten_mask(m, seq_len, b).to(device=dev, dtype=cd) for m in face_masks[:n_id]]
         if dbg is not None:
             for i in range(n_id):
@@ -557,13 +561,13 @@ class AnyTalkerDiT(nn.Module):
             aud = []
             for i, a in enumerate(audio[:n_id]):  # §5.7, per latent frame
                 first, latter = regroup_legacy_audio(a.to(device=dev), grid[0], cfg.vae_scale)
-                aud.append(self.audio_proj(first, latter))
+                aud.append(_expand_batch(self.audio_proj(first, latter), b))
                 if dbg is not None:
                     dbg[f"audio_proj.in_first.{i}"], dbg[f"audio_proj.in_latter.{i}"] = first, latter
                     dbg[f"audio_proj.{i}"] = aud[-1]
             context_txt = torch.cat([clip, txt], dim=1)  # §5.13: [image ; text] as text keys
         else:
-            aud = [self.audio_emb(a.to(device=dev)) for a in audio[:n_id]]  # §5.6, per video frame
+            aud = [_expand_batch(self.audio_emb(a.to(device=dev)), b) for a in audio[:n_id]]  # §5.6, per video frame
             if dbg is not None:
                 for i, a in enumerate(aud):
                     dbg[f"audio_emb.{i}"] = a
@@ -601,6 +605,11 @@ def _batch(x: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x if x.ndim == 5 else x.unsqueeze(0)
     return torch.stack(list(x))
+
+
+def _expand_batch(t: torch.Tensor, batch: int) -> torch.Tensor:
+    """Inputs given once (batch 1) are shared by every sample of a batch."""
+    return t.expand(batch, *t.shape[1:]) if t.shape[0] == 1 and batch > 1 else t
 
 
 def _pad_text(context: torch.Tensor | Sequence[torch.Tensor], text_len: int, batch: int) -> torch.Tensor:
