@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from interactive_eyes.metrics.syncnet import _one_line
+
 # Pipeline constants (spec §1.2)
 FACEDET_SCALE = 0.25  # frames are resized by 0.25 (cv2 INTER_LINEAR) before detection
 CONF_TH = 0.9  # detections kept above this face score
@@ -187,12 +189,12 @@ def load_s3fd(path: str | os.PathLike | None = None, *, device: str | torch.devi
     except FileNotFoundError:
         raise RuntimeError(f"{path}: S3FD weights file not found") from None
     except Exception as exc:
-        raise RuntimeError(f"{path}: not a loadable torch file ({exc.__class__.__name__}: {exc})") from None
+        raise RuntimeError(f"{path}: not a loadable torch file ({exc.__class__.__name__}: {_one_line(exc)})") from None
     net = S3FDNet()
     try:
         net.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError) as exc:
-        raise RuntimeError(f"{path}: not an S3FD state dict ({' '.join(str(exc).split())[:300]})") from None
+        raise RuntimeError(f"{path}: not an S3FD state dict ({_one_line(exc)})") from None
     return S3FD(net, device), path
 
 

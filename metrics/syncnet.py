@@ -135,6 +135,11 @@ def _fc_head(embedding_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(512, 512), nn.BatchNorm1d(512), nn.ReLU(), nn.Linear(512, embedding_dim))
 
 
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class SyncNetLoadError(RuntimeError):
     """A weights file that is not a syncnet_v2 state dict; one line naming the file."""
 
@@ -159,15 +164,14 @@ def load_syncnet(
     except FileNotFoundError:
         raise SyncNetLoadError(f"{path}: syncnet_v2 weights file not found") from None
     except Exception as exc:  # pickle / zip errors of a corrupt or foreign file
-        raise SyncNetLoadError(f"{path}: not a loadable torch file ({exc.__class__.__name__}: {exc})") from None
+        raise SyncNetLoadError(f"{path}: not a loadable torch file ({exc.__class__.__name__}: {_one_line(exc)})") from None
     if not isinstance(state, dict):
         raise SyncNetLoadError(f"{path}: expected a state dict, got {type(state).__name__}")
     net = SyncNet()
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        first = " ".join(str(exc).split())[:300]
-        raise SyncNetLoadError(f"{path}: not a syncnet_v2 state dict ({first})") from None
+        raise SyncNetLoadError(f"{path}: not a syncnet_v2 state dict ({_one_line(exc)})") from None
     return net.eval().to(device), path
 
 
