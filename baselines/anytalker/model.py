@@ -271,6 +271,8 @@ class AudioFaceCrossAttention(ImageTextCrossAttention):
                 mask = layout.mask(seq, q.device)
             elif isinstance(temporal, torch.Tensor) and temporal.shape[-1] == n_frames * n_tok:
                 mask = temporal.to(device=q.device, dtype=torch.bool)
+                if mask.shape[0] not in (1, mb):  # one mask per sample: repeat for each identity
+                    mask = mask.repeat(m, 1, 1, 1)
             if mask is not None:  # face columns always visible
                 face_cols = mask.new_ones(*mask.shape[:-1], kf.shape[1])
                 mask = torch.cat([face_cols, mask], dim=-1)
@@ -393,8 +395,10 @@ class AnyTalkerBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, e0: torch.Tensor, rope: RopeCache, valid_len: int,
                 context: torch.Tensor, context_img: torch.Tensor, audio, faces, face_masks,
-                temporal: TemporalLayout | None = None, latent_grid: tuple[int, int] = (1, 0)) -> torch.Tensor:
-        """x: float32 residual stream [B, L, D]; e0: float32 [B, 6, D]."""
+                temporal: TemporalLayout | None = None, latent_frames: int = 1,
+                tokens_per_frame: int | None = None) -> torch.Tensor:
+        """x: float32 residual stream [B, L, D]; e0: float32 [B, 6, D]. ``temporal``: the AF
+        temporal audio mask; ``latent_frames`` / ``tokens_per_frame``: the legacy layer's frames."""
         cd = self.ffn[0].weight.dtype
         s0, c0, g0, s1, c1, g1 = (self.modulation.float() + e0).unbind(1)
         s0, c0, g0, s1, c1, g1 = (t.unsqueeze(1) for t in (s0, c0, g0, s1, c1, g1))
@@ -404,7 +408,7 @@ class AnyTalkerBlock(nn.Module):
         if self.legacy:
             x = x + self.cross_attn(z, context, context_img).float()
             z = (self.norm_x(x) if self.norm_x is not None else x).to(cd)
-            x = x + self.audio_cross_attn(z, audio, faces, face_masks, *latent_grid).float()
+            x = x + self.audio_cross_attn(z, audio, faces, face_masks, latent_frames, tokens_per_frame).float()
         else:
             x = x + self.cross_attn(z, context, context_img, audio, faces, face_masks, temporal).float()
         u = layer_norm_fp32(x, self.eps) * (1 + c1) + s1
@@ -471,6 +475,7 @@ class AnyTalkerDiT(nn.Module):
         else:
             self.audio_emb = AudioProjection(cfg.audio_window, cfg.audio_blocks, cfg.audio_channels,
                                              cfg.audio_intermediate_dim, dim, cfg.audio_context_tokens)
+        # how the AF temporal audio mask is applied (see TemporalLayout): "auto" | "grouped" | "masked"
         self.afca_mode = "auto"
 
     @property
@@ -571,6 +576,8 @@ class AnyTalkerDiT(nn.Module):
             if dbg is not None:
                 for i, a in enumerate(aud):
                     dbg[f"audio_emb.{i}"] = a
+            if self.afca_mode not in AFCA_MODES:
+                raise ValueError(f"afca_mode must be one of {AFCA_MODES}, not {self.afca_mode!r}")
             if aud:  # §5.8, from the first identity's audio; applied by the AFCA
                 temporal = TemporalLayout(grid[0], grid[1] * grid[2], aud[0].shape[1], aud[0].shape[2],
                                           mode=self.afca_mode)
@@ -580,7 +587,7 @@ class AnyTalkerDiT(nn.Module):
 
         for i, block in enumerate(self.blocks):
             h = block(h, e0, rope, n_tok, context_txt, clip, id_audio, id_faces, id_masks,
-                      temporal=temporal, latent_grid=(grid[0], grid[1] * grid[2]))
+                      temporal=temporal, latent_frames=grid[0], tokens_per_frame=grid[1] * grid[2])
             if dbg is not None:
                 dbg[f"blocks.{i}.0"] = h
 
