@@ -21,7 +21,6 @@ recorded in ``<clip>.align.json``. A clip whose audio has no clear correlation p
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 from dataclasses import dataclass, field
@@ -32,8 +31,6 @@ import numpy as np
 
 from interactive_eyes.data.manifest import Benchmark, Clip
 from interactive_eyes.data.verify import RELEASED_VIDEO_SHA256, select_clips
-
-log = logging.getLogger(__name__)
 
 RAW_URL = "https://raw.githubusercontent.com/{repository}/{commit}/{folder}/{path}"
 
@@ -499,9 +496,14 @@ def fetch_youtube(
     """Reference frames and/or aligned ground-truth clips for every clip with a YouTube source.
 
     Needs the released audio under ``root`` for ``videos``. A clip without a source in the
-    release (interact_10) is ``skipped`` with the reason; existing outputs are kept unless
-    ``overwrite`` (a released, verified ground-truth video is never replaced).
+    release (interact_10) is ``skipped`` with the reason, and so is a clip whose ground-truth
+    video is itself released (interact_11: it comes with the release files, checked by sha256).
+    Existing outputs are kept unless ``overwrite``.
     """
+    import av
+
+    from interactive_eyes.media.errors import MediaError
+
     resolver = resolver or resolve_youtube
     if resolver is resolve_youtube:
         _import_yt_dlp()  # fail before any work, with the install hint
@@ -522,10 +524,14 @@ def fetch_youtube(
             continue
         todo = []
         for kind, path in wants:
-            released = kind == "video" and clip.video in RELEASED_VIDEO_SHA256
-            if path.is_file() and (released or not overwrite):
-                why = "released ground truth kept" if released else "already present"
-                items.append(FetchItem(f"{clip.id} {kind}", str(path), "present", why, yt))
+            if kind == "video" and clip.video in RELEASED_VIDEO_SHA256:
+                # the real video is part of the release (fetched and sha256-checked with it): never
+                # replace it by, or mistake it for, a clip cut from YouTube
+                items.append(FetchItem(f"{clip.id} video", str(path), "skipped",
+                                       "the release ships this ground-truth video; it is fetched with the release files",
+                                       yt))
+            elif path.is_file() and not overwrite:
+                items.append(FetchItem(f"{clip.id} {kind}", str(path), "present", "already present", yt))
             else:
                 todo.append((kind, path))
         if not todo:
@@ -545,7 +551,9 @@ def fetch_youtube(
                     items.append(FetchItem(f"{clip.id} video", str(path), "downloaded",
                                            f"aligned: offset {rec['offset']:+.3f} s, peak {rec['correlation_peak']}",
                                            yt))
-            except (FetchError, OSError, FileNotFoundError) as exc:
-                reason = str(exc) if isinstance(exc, FetchError) else f"{path}: {exc}"
+            except (FetchError, MediaError, FileNotFoundError) as exc:  # their messages name the file
+                items.append(FetchItem(f"{clip.id} {kind}", str(path), "failed", str(exc), yt))
+            except (OSError, ValueError, av.error.FFmpegError) as exc:
+                reason = f"{clip.id}: {kind} to {path}: {exc.__class__.__name__}: {' '.join(str(exc).split())}"
                 items.append(FetchItem(f"{clip.id} {kind}", str(path), "failed", reason, yt))
     return items

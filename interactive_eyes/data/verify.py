@@ -176,6 +176,15 @@ def check_video(root: str | os.PathLike, clip: Clip) -> FileCheck | None:
         info = probe(path)
     except MediaError as exc:
         return FileCheck(clip.id, "video", clip.video, "corrupt", exc.reason, str(path))
+    if not want:
+        # a clip cut by `fetch --videos` holds floor(duration * fps) frames: within one frame of
+        # the audio, plus the file tolerance (the released interact_11.mp4 is pinned by hash instead:
+        # it is 8.54 s against 8.597 s of audio)
+        slack = DURATION_TOLERANCE + (1.0 / info.fps if info.fps else 0.0)
+        if abs(info.duration - clip.duration) > slack:
+            return FileCheck(clip.id, "video", clip.video, "mismatch",
+                             f"duration {info.duration:.3f} s, clip {clip.duration:.3f} s "
+                             f"(tolerance {slack:.3f} s): truncated or wrong video", str(path), info.duration)
     return FileCheck(clip.id, "video", clip.video, "ok", "", str(path), info.duration)
 
 

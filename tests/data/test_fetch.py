@@ -355,3 +355,22 @@ def test_clip_without_a_source_is_skipped_with_the_reason(tmp_path):
                                 resolver=resolver)
     assert [i.status for i in items] == ["skipped", "skipped"]
     assert all("no source" in i.reason for i in items)
+
+
+def test_released_ground_truth_is_never_cut_from_youtube(tmp_path):
+    """interact_11's real video comes with the release (sha256-pinned); --videos leaves it alone."""
+    def resolver(yt):
+        raise AssertionError("nothing to resolve for a released video")
+
+    (item,) = fetch.fetch_youtube(tmp_path, manifest.load(), clips=["interact_11"], frames=False, videos=True,
+                                  resolver=resolver)
+    assert item.status == "skipped" and "release ships" in item.reason
+    assert not (tmp_path / "interact_11.mp4").exists()
+
+
+def test_missing_tracks_fail_the_video_step_with_the_path(tmp_path):
+    bench, files, *_ = make_release(duration=5.0, t0=1.0)
+    src = make_source(tmp_path / "src.mp4", speech_like(8.0, 12), 8.0)
+    streams = fetch.SourceStreams(video=str(src), audio=str(src))
+    (item,) = fetch.fetch_youtube(tmp_path / "empty", bench, frames=False, videos=True, resolver=lambda yt: streams)
+    assert item.status == "failed" and "demo_1_left.wav" in item.reason and "not found" in item.reason

@@ -182,3 +182,26 @@ def test_corrupt_files_are_reported(bench, ie_root, tmp_path):
     kinds = {c.kind: c for c in report.failures}
     assert kinds["audio"].status == "corrupt" and str(track) in kinds["audio"].line()
     assert kinds["annotation"].status == "mismatch" and "sha256" in kinds["annotation"].reason
+
+
+@pytest.mark.parametrize("seconds, status", [(6.76, "ok"), (3.0, "mismatch")])
+def test_a_cut_ground_truth_video_is_checked_by_length(bench, ie_root, tmp_path, seconds, status):
+    """Videos cut by `fetch --videos` have no release hash: their length must match the clip's."""
+    from interactive_eyes.media.video import write_video
+
+    root = link_copy(ie_root, tmp_path / "root")
+    n = int(round(seconds * 25))
+    write_video(root / "interact_3.mp4", (np.full((32, 32, 3), 100, np.uint8) for _ in range(n)), 25)
+    (video,) = verify.verify_files(bench, root, clips=["interact_3"]).of_kind("video")
+    assert video.status == status, video.line()
+
+
+def test_released_video_must_match_its_hash(bench, ie_root, tmp_path):
+    root = link_copy(ie_root, tmp_path / "root")
+    mp4 = root / "interact_11.mp4"
+    mp4.unlink()
+    data = bytearray((ie_root / "interact_11.mp4").read_bytes())
+    data[-100] ^= 1
+    mp4.write_bytes(bytes(data))
+    (video,) = verify.verify_files(bench, root, clips=["interact_11"]).of_kind("video")
+    assert video.status == "mismatch" and "sha256" in video.reason
