@@ -6,4 +6,11 @@ imported only when a metric is used, so listing metrics imports nothing heavy.
 
 from interactive_eyes.registry import Registry
 
-METRICS = Registry("metric", {})
+METRICS = Registry(
+    "metric",
+    {
+        "interactivity": "interactive_eyes.metrics.interactivity:Interactivity",
+        "sync": "interactive_eyes.metrics.sync:SyncC",
+        "fid": "interactive_eyes.metrics.fid:FID",
+    },
+)

@@ -138,6 +138,9 @@ class Metric:
     needs: ClassVar[frozenset[str]] = frozenset()
     set_level: ClassVar[bool] = False
     description: ClassVar[str] = ""
+    # names of other per-clip values in ClipResult.details that are aggregated (mean and CI over
+    # clips) and reported beside the main value, e.g. ("interactivity_25fps",) or ("sync_d",)
+    secondary: ClassVar[tuple[str, ...]] = ()
 
     def params(self) -> dict[str, Any]:
         """Every option that changes the numbers (JSON-safe); hashed into the cache key."""

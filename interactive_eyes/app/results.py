@@ -88,10 +88,11 @@ def aggregate_metric(metric, clip_ids: list[str], records: dict, plans: dict, ou
             if _numeric(v):
                 per_person.setdefault(role, []).append(float(v))
     entry["per_person"] = {role: {"value": float(np.mean(v)), "n": len(v)} for role, v in per_person.items()}
-    # secondary scalar values a metric reports per clip (e.g. interactivity_25fps, sync_d)
+    # secondary values the metric declares (e.g. interactivity_25fps, sync_d)
     extra: dict[str, list[float]] = {}
     for r in ok:
-        for k, v in (r.get("details") or {}).items():
+        for k in getattr(metric, "secondary", ()):
+            v = (r.get("details") or {}).get(k)
             if _numeric(v):
                 extra.setdefault(k, []).append(float(v))
     entry["secondary"] = {

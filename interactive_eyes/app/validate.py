@@ -29,11 +29,16 @@ class Check:
     faces: int | None = None
 
 
-def count_faces(rgb) -> int:
-    """Faces on one frame, by the same detector the face tracks use."""
-    from interactive_eyes.faces.detect import detect_faces
+_LOCATORS: dict[int, object] = {}
 
-    return len(detect_faces(rgb))
+
+def count_faces(rgb, max_faces: int) -> int:
+    """Faces on one frame (up to ``max_faces``), by the same FaceMesh the face tracks use."""
+    from interactive_eyes.faces.mediapipe_mesh import MeshLocator
+
+    if max_faces not in _LOCATORS:
+        _LOCATORS[max_faces] = MeshLocator(max_faces=max_faces)
+    return len(_LOCATORS[max_faces].locate(rgb))
 
 
 def validate_dir(generated_dir: str | os.PathLike, benchmark, *, clips: list[str] | None = None,
@@ -72,7 +77,7 @@ def validate_dir(generated_dir: str | os.PathLike, benchmark, *, clips: list[str
         if check_faces and info.n_frames:
             try:
                 first = next(iter_frames(plan.video))
-                n_faces = count_faces(first.rgb)
+                n_faces = count_faces(first.rgb, plan.clip.n_people + 2)
                 if n_faces != plan.clip.n_people:
                     level = "error" if n_faces < plan.clip.n_people else "warning"
                     problems.append((level, f"{n_faces} face(s) on the first frame, clip has {plan.clip.n_people} people"))

@@ -14,6 +14,7 @@ class MeanLuma(Metric):
     version = "1"
     higher_is_better = True
     needs = frozenset({"frames"})
+    secondary = ("half",)
 
     def __init__(self, scale: float = 1.0, device: str = "cpu"):
         self.scale = scale
