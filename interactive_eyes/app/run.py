@@ -186,7 +186,7 @@ def _select_clips(bench, clips: Iterable[str] | None, limit: int | None):
 
 
 def run_method(
-    method_name: str,
+    method_name,
     *,
     benchmark=None,
     out_dir: str | os.PathLike,
@@ -199,8 +199,10 @@ def run_method(
     progress: bool = True,
     params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Generate the selected clips of ``benchmark`` with method ``method_name``; returns run.json's content.
+    """Generate the selected clips of ``benchmark`` with a method; returns run.json's content.
 
+    ``method_name``: a registered name (``ie-bench methods``), or a ``Method`` instance (then
+    ``params`` must be None).
     ``benchmark``: a loaded ``Benchmark``, a manifest path or shipped name, or None (the default
     benchmark). ``clips``: clip ids to run (default all), ``limit``: only the first N of them.
     ``params``: overrides of the method's parameters. ``overwrite``: regenerate the selected clips
@@ -211,7 +213,12 @@ def run_method(
     from interactive_eyes.data import manifest
     from interactive_eyes.data.paths import data_root as resolve_root
 
-    method = METHODS.get(method_name)(**(params or {}))
+    if isinstance(method_name, str):
+        method = METHODS.get(method_name)(**(params or {}))
+    else:
+        if params:
+            raise ValueError("params can only be given with a method name, not with a Method instance")
+        method = method_name
     bench = benchmark if isinstance(benchmark, manifest.Benchmark) else manifest.load(benchmark)
     root = resolve_root(data_root, bench.name)
     selected = _select_clips(bench, clips, limit)
