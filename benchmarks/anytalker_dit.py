@@ -117,15 +117,16 @@ def random_model(cfg: at.AnyTalkerConfig, device: torch.device, dtype: torch.dty
         model = at.AnyTalkerDiT(cfg).to(dtype)  # cast on meta: never materialise fp32 (84 GB at 14B)
     model = model.to_empty(device=device)
     gen = torch.Generator(device=device).manual_seed(0)
-    for name, p in model.named_parameters():
-        if name.endswith("modulation"):
-            p.normal_(0, 1 / math.sqrt(cfg.dim), generator=gen)
-        elif p.ndim >= 2:
-            p.normal_(0, 1 / math.sqrt(p[0].numel()), generator=gen)
-        elif "norm" in name and name.endswith("weight"):
-            p.fill_(1)
-        else:
-            p.zero_()
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if name == "modulation":
+                p.normal_(0, 1 / math.sqrt(cfg.dim), generator=gen)
+            elif isinstance(module, (torch.nn.Linear, torch.nn.Conv3d)) and name == "weight":
+                p.normal_(0, 1 / math.sqrt(p[0].numel()), generator=gen)
+            elif name == "weight":  # LayerNorm / RMSNorm scales
+                p.fill_(1)
+            else:  # biases
+                p.zero_()
     return model.eval().requires_grad_(False)
 
 
