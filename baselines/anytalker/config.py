@@ -102,6 +102,22 @@ class AnyTalkerConfig:
         return asdict(self)
 
     # ------------------------------------------------------------------ JSON
+    def to_official_json(self) -> dict[str, Any]:
+        """The fields of an official ``config_af2v_*.json`` describing this configuration (§3.1).
+        Widths the official code hard-wires (clip_dim, wav2vec sizes, ...) have no JSON field."""
+        data: dict[str, Any] = {
+            "model_type": "a2v_af", "text_len": self.text_len, "in_dim": self.in_dim, "dim": self.dim,
+            "ffn_dim": self.ffn_dim, "freq_dim": self.freq_dim, "out_dim": self.out_dim,
+            "num_heads": self.num_heads, "num_layers": self.num_layers, "eps": self.eps,
+            "legacy_audio_cross_attn": self.is_legacy,
+        }
+        if self.is_legacy:
+            data.update(audio_window=self.audio_window, intermediate_dim=self.audio_intermediate_dim,
+                        audio_output_dim=self.audio_output_dim, context_tokens=self.audio_context_tokens,
+                        vae_scale=self.vae_scale, norm_input_visual=self.norm_input_visual,
+                        norm_output_audio=self.norm_output_audio)
+        return data
+
     @classmethod
     def from_official_json(
         cls, source: str | os.PathLike | Mapping[str, Any], *, warn: bool = True

@@ -78,6 +78,14 @@ def test_full_size_on_meta(name):
     assert detect_variant(sd) == cfg.variant
     assert infer_config(sd) == cfg
     assert infer_config(sd, cfg) == cfg
+    # cross-check against the official JSON: agreeing, then disagreeing
+    official = cfg.to_official_json()
+    assert AnyTalkerConfig.from_official_json(official) == cfg
+    assert infer_config(sd, official) == cfg
+    with pytest.raises(CheckpointError, match="num_layers"):
+        infer_config(sd, dict(official, num_layers=cfg.num_layers - 1))
+    with pytest.raises(CheckpointError, match="variant"):
+        infer_config(sd, dict(official, legacy_audio_cross_attn=not cfg.is_legacy))
 
 
 def _block_pattern(keys) -> set[str]:
