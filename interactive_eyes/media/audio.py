@@ -89,6 +89,8 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
                 n += frame.samples
         except Exception as exc:  # av.error.FFmpegError
             raise MediaError(path, f"audio decoding failed ({exc})") from None
+    if not rate or n == 0:
+        raise MediaError(path, "audio stream has no samples")
     return AudioInfo(path=str(path), sample_rate=int(rate), channels=int(channels), duration=n / float(rate))
 
 
@@ -118,4 +120,6 @@ def pcm_sha256(path: str | os.PathLike) -> tuple[str, AudioInfo]:
                 n += frame.samples
         except av.error.FFmpegError as exc:
             raise MediaError(path, f"audio decoding failed ({exc})") from None
+    if not rate or n == 0:
+        raise MediaError(path, "audio stream has no samples")
     return digest.hexdigest(), AudioInfo(str(path), int(rate), int(channels), n / float(rate))
