@@ -1,0 +1,75 @@
+"""Landmark backends: the 22 eye/eyebrow index sets, names, the optional insightface backend."""
+
+import numpy as np
+import pytest
+
+from interactive_eyes.faces import landmarks as lmk
+from interactive_eyes.faces.types import FaceBox
+
+
+def test_index_sets_match_the_spec_tables():
+    # spec/metrics.md §6.1 flat lists
+    assert lmk.EYE_BROW_POINTS["face-alignment"] == (17, 18, 19, 20, 21, 22, 23, 24, 25, 26,
+                                                     36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47)
+    assert lmk.EYE_BROW_POINTS["mediapipe"] == (70, 63, 105, 66, 107, 336, 296, 334, 293, 300,
+                                                33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380)
+    assert lmk.EYE_BROW_POINTS["insightface"] == (43, 48, 49, 51, 50, 102, 103, 104, 105, 101,
+                                                  35, 41, 42, 39, 37, 36, 89, 95, 96, 93, 91, 90)
+    for name, idx in lmk.EYE_BROW_POINTS.items():
+        assert len(idx) == 22 and len(set(idx)) == 22, name
+        assert max(idx) < lmk.N_POINTS[name], name
+
+
+@pytest.mark.parametrize("given, expected", [("mediapipe", "mediapipe"), ("MP", "mediapipe"),
+                                             ("face_alignment", "face-alignment"), ("fan", "face-alignment"),
+                                             ("insightface", "insightface")])
+def test_canonical_names(given, expected):
+    assert lmk.canonical_name(given) == expected
+
+
+def test_unknown_backend_suggests_a_name():
+    with pytest.raises(ValueError, match="did you mean 'mediapipe'"):
+        lmk.canonical_name("mediapipes")
+
+
+def test_insightface_missing_names_the_package_to_install():
+    try:
+        import insightface  # noqa: F401
+    except ImportError:
+        pass
+    else:  # pragma: no cover - only where the optional extra is installed
+        pytest.skip("insightface is installed here")
+    with pytest.raises(ImportError, match=r"insightface==0\.7\.3"):
+        lmk.load_backend("insightface")
+
+
+def test_match_by_iou_gives_each_person_the_overlapping_face():
+    people = [FaceBox(0, 0, 10, 10), None, FaceBox(100, 0, 110, 10)]
+    a, b = np.zeros((106, 2)), np.ones((106, 2))
+    found = [(FaceBox(99, 0, 109, 10), b), (FaceBox(1, 0, 11, 10), a), (FaceBox(50, 50, 60, 60), a + 5)]
+    out = lmk.match_by_iou(people, found, min_iou=0.3)
+    assert out[0] is a and out[1] is None and out[2] is b
+    # a face overlapping too little is nobody's
+    assert lmk.match_by_iou([FaceBox(0, 0, 10, 10)], [(FaceBox(8, 8, 18, 18), a)], 0.3) == [None]
+
+
+def test_mediapipe_points_are_eyebrows_above_eyes_left_to_right():
+    """On a real face, the 22 MediaPipe indices land on the two brows above the two eyes, in the
+    AnyTalker order (image-left brow, image-right brow, image-left eye, image-right eye)."""
+    from interactive_eyes.faces.mediapipe_mesh import MeshLocator
+    from interactive_eyes.faces.synthetic import astronaut
+
+    mesh = MeshLocator(max_faces=1)
+    (pts,) = mesh.locate(astronaut())
+    mesh.close()
+    p = pts[list(lmk.EYE_BROW_POINTS["mediapipe"])]
+    brow_l, brow_r, eye_l, eye_r = p[0:5], p[5:10], p[10:16], p[16:22]
+    assert brow_l[:, 0].mean() < brow_r[:, 0].mean() and eye_l[:, 0].mean() < eye_r[:, 0].mean()
+    assert brow_l[:, 1].mean() < eye_l[:, 1].mean() and brow_r[:, 1].mean() < eye_r[:, 1].mean()
+    # brows run outer -> inner on the left, inner -> outer on the right
+    assert np.all(np.diff(brow_l[:, 0]) > 0) and np.all(np.diff(brow_r[:, 0]) > 0)
+    # each eye's 6 points: the corners (0 and 3) span the eye, the lids lie between them
+    for eye in (eye_l, eye_r):
+        lo, hi = sorted((eye[0, 0], eye[3, 0]))
+        assert np.all((eye[[1, 2, 4, 5], 0] > lo) & (eye[[1, 2, 4, 5], 0] < hi))
+        assert eye[[1, 2], 1].mean() < eye[[4, 5], 1].mean()  # upper lid above lower lid
