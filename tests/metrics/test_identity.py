@@ -1,0 +1,246 @@
+"""Identity similarity: real faces with the offline dlib backend, ArcFace plumbing with a tiny ONNX stand-in."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from interactive_eyes import weights as W
+from interactive_eyes.download import sha256_file
+from interactive_eyes.metrics.base import ClipContext, FaceBox, FrameData
+from interactive_eyes.metrics.identity import (
+    ARCFACE_TEMPLATE,
+    ArcFaceEmbedder,
+    IdentitySimilarity,
+    align_arcface,
+    detect_faces_dlib,
+    five_points,
+    similarity_transform,
+)
+
+STRIDE = 10  # every 10th frame, as the values quoted in the issue were measured
+
+
+# --------------------------------------------------------------------------- real faces (dlib)
+
+
+@pytest.fixture(scope="module")
+def interact_11_faces(interact_11):
+    """Every 10th frame of clip 11 with its two faces found by dlib's detector, bound left to right."""
+    pytest.importorskip("dlib")
+    from interactive_eyes.media.video import iter_frames
+
+    frames = []
+    for fr in iter_frames(interact_11):
+        if fr.index % STRIDE == 0:
+            boxes = detect_faces_dlib(fr.rgb, upsample=0)  # faces are ~180 px: no upsampling needed
+            faces = tuple(boxes) if len(boxes) == 2 else (None, None)
+            frames.append(FrameData(index=fr.index, time=fr.time, rgb=fr.rgb, faces=faces))
+    return frames
+
+
+def _ctx(interact_11, **options):
+    from interactive_eyes.data.manifest import load
+
+    clip = next(c for c in load().clips if c.id == "interact_11")
+    return ClipContext(clip=clip, video_path=interact_11, info=None, options=options)
+
+
+def _run(metric, ctx, frames):
+    state = metric.start(ctx)
+    for f in frames:
+        metric.update(state, f)
+    return metric.finish(state)
+
+
+def test_dlib_identity_on_interact_11_same_person_high_other_person_lower(interact_11, interact_11_faces):
+    frames = interact_11_faces
+    assert sum(f.faces[0] is not None for f in frames) >= 18  # both faces found in (nearly) every frame
+    first = frames[0]
+    metric = IdentitySimilarity(backend="dlib", frame_stride=STRIDE)
+    # Reference image = the first frame with the two faces *swapped*: the "vs reference" value of
+    # each person is then their similarity to the other person (cross-person similarity).
+    swapped = _ctx(interact_11, reference_image=first.rgb, reference_faces=[first.faces[1], first.faces[0]])
+    res = _run(metric, swapped, frames)
+    print("identity interact_11 (dlib, every 10th frame):", res.per_person, "cross:", res.details["per_person_vs_reference"])
+
+    assert res.status == "ok" and res.details["backend"] == "dlib"
+    left, right = res.per_person["left"], res.per_person["right"]
+    cross = res.details["per_person_vs_reference"]
+    # values measured here: first-vs-rest 0.967 (left) and 0.977 (right); cross-person ≈0.84
+    assert left == pytest.approx(0.967, abs=0.015) and right == pytest.approx(0.977, abs=0.015)
+    assert max(cross.values()) < min(left, right) - 0.08
+    assert 0.75 < min(cross.values())  # dlib's high cosine baseline between different people
+    assert res.value == pytest.approx((left + right) / 2)
+    assert res.details["n_scored"] == {"left": len(frames) - 1, "right": len(frames) - 1}
+
+
+def test_reference_image_equal_to_first_frame_includes_self_similarity(interact_11, interact_11_faces):
+    frames = interact_11_faces[:6]
+    first = frames[0]
+    metric = IdentitySimilarity(backend="dlib", frame_stride=STRIDE)
+    res = _run(metric, _ctx(interact_11, reference_image=first.rgb, reference_faces=list(first.faces)), frames)
+    for role in ("left", "right"):
+        n = res.details["n_scored"][role]
+        # vs reference averages over all frames incl. frame 0 (cos = 1); first-vs-rest over later frames
+        expected = (1.0 + n * res.per_person[role]) / (n + 1)
+        assert res.details["per_person_vs_reference"][role] == pytest.approx(expected, abs=1e-6)
+
+
+def test_missing_faces_are_skipped_and_counted(interact_11, interact_11_faces):
+    frames = list(interact_11_faces[:5])
+    frames[2] = dataclasses.replace(frames[2], faces=(frames[2].faces[0], None))
+    res = _run(IdentitySimilarity(backend="dlib", frame_stride=STRIDE), _ctx(interact_11), frames)
+    assert res.details["n_missing"] == {"left": 0, "right": 1}
+    assert res.details["n_scored"] == {"left": 4, "right": 3}
+
+
+def test_no_face_at_all_fails_the_clip_instead_of_scoring_zero(interact_11, interact_11_faces):
+    frames = [dataclasses.replace(f, faces=(None, None)) for f in interact_11_faces[:3]]
+    res = _run(IdentitySimilarity(backend="dlib", frame_stride=STRIDE), _ctx(interact_11), frames)
+    assert res.status == "failed" and res.value is None
+
+
+def test_dlib_models_are_found_without_importing_face_recognition_models():
+    code = ("import sys; from interactive_eyes.metrics.identity import dlib_model_dir; d = dlib_model_dir(); "
+            "assert 'face_recognition_models' not in sys.modules; print(d)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("face_recognition_models/models")
+
+
+# --------------------------------------------------------------------------- ArcFace plumbing
+
+POOL = 8  # the stand-in averages 8×8 blocks: 3×14×14 = 588 inputs to a 588×512 projection
+
+
+@pytest.fixture(scope="module")
+def arcface_standin(tmp_path_factory):
+    """A tiny ONNX model with ArcFace's signature: N×3×112×112 float → N×512."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(3 * 14 * 14, 512)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("AveragePool", ["input.1"], ["p"], kernel_shape=[POOL, POOL], strides=[POOL, POOL]),
+         helper.make_node("Flatten", ["p"], ["f"], axis=1),
+         helper.make_node("MatMul", ["f", "W"], ["683"])],
+        "arcface_standin",
+        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, ["None", 3, 112, 112])],
+        [helper.make_tensor_value_info("683", TensorProto.FLOAT, ["None", 512])],
+        initializer=[numpy_helper.from_array(w, "W")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = tmp_path_factory.mktemp("arcface") / "w600k_r50.onnx"
+    onnx.save(model, str(path))
+    return path, w
+
+
+def _expected_embedding(crop_rgb: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The stand-in's output computed in numpy from an aligned RGB crop (insightface's blob)."""
+    x = ((crop_rgb.astype(np.float32) - 127.5) / 127.5).transpose(2, 0, 1)  # RGB, CHW
+    pooled = x.reshape(3, 14, POOL, 14, POOL).mean(axis=(2, 4)).reshape(-1)
+    e = pooled @ w
+    return e / np.linalg.norm(e)
+
+
+def _face_scene(seed: int, offset=(0, 0)):
+    """A colourful textured 'face' patch pasted in a frame, with 68 landmarks placed so that its
+    5 derived keypoints are the ArcFace template scaled ×1.5 at the patch position."""
+    rng = np.random.default_rng(seed)
+    frame = np.zeros((260, 300, 3), dtype=np.uint8)
+    coarse = rng.integers(0, 256, size=(12, 12, 3))
+    patch = np.kron(coarse, np.ones((14, 14, 1))).astype(np.uint8)  # 168×168, strong colour blocks
+    oy, ox = 40 + offset[1], 60 + offset[0]
+    frame[oy:oy + 168, ox:ox + 168] = patch
+    kps = ARCFACE_TEMPLATE * 1.5 + [ox, oy]
+    lm = np.zeros((68, 2))
+    lm[36:42], lm[42:48], lm[30], lm[48], lm[54] = kps[0], kps[1], kps[2], kps[3], kps[4]
+    return frame, lm, FaceBox(ox, oy, ox + 168, oy + 168)
+
+
+def test_similarity_transform_matches_skimage():
+    skt = pytest.importorskip("skimage.transform")
+    rng = np.random.default_rng(1)
+    src = ARCFACE_TEMPLATE * 2.3 + rng.normal(0, 2.0, (5, 2)) + [100, 40]
+    ref = skt.SimilarityTransform()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # skimage >= 0.26 prefers from_estimate
+        ref.estimate(src, ARCFACE_TEMPLATE)
+    np.testing.assert_allclose(similarity_transform(src, ARCFACE_TEMPLATE), ref.params[:2], rtol=1e-9, atol=1e-9)
+
+
+def test_five_points_from_ibug68_and_mediapipe():
+    lm68 = np.arange(136, dtype=float).reshape(68, 2)
+    pts = five_points(lm68)
+    np.testing.assert_allclose(pts[0], lm68[36:42].mean(0))
+    np.testing.assert_allclose(pts[4], lm68[54])
+    lm478 = np.random.default_rng(2).normal(size=(478, 2))
+    np.testing.assert_allclose(five_points(lm478)[3], lm478[61])
+    with pytest.raises(ValueError, match="106"):
+        five_points(np.zeros((106, 2)))
+
+
+def test_arcface_embedding_is_aligned_rgb_normalised_input(arcface_standin, monkeypatch):
+    path, w = arcface_standin
+    monkeypatch.setitem(W.WEIGHTS, "arcface_w600k_r50",
+                        dataclasses.replace(W.WEIGHTS["arcface_w600k_r50"], sha256=sha256_file(path),
+                                            size=path.stat().st_size))
+    emb = ArcFaceEmbedder(path, keypoints="landmarks")
+    frame, lm, box = _face_scene(3)
+    (e,) = emb.embed(frame, [(box, lm)])
+    crop = align_arcface(frame, five_points(lm))
+    # the aligned crop is the patch scaled by 1/1.5 onto the template: check one block's colour
+    assert np.abs(crop[56, 56].astype(int) - frame[int(40 + 56 * 1.5), int(60 + 56 * 1.5)].astype(int)).max() <= 40
+    np.testing.assert_allclose(e, _expected_embedding(crop, w), rtol=1e-4, atol=1e-5)
+    bgr = _expected_embedding(crop[:, :, ::-1], w)
+    assert float(e @ bgr) < 0.99  # the test would notice a channel-order mistake
+
+
+def test_arcface_backend_end_to_end_with_registry(arcface_standin, monkeypatch, tmp_path):
+    path, _ = arcface_standin
+    monkeypatch.setitem(W.WEIGHTS, "arcface_w600k_r50",
+                        dataclasses.replace(W.WEIGHTS["arcface_w600k_r50"], sha256=sha256_file(path),
+                                            size=path.stat().st_size))
+    metric = IdentitySimilarity(backend="auto", keypoints="landmarks", weights_path=str(path))
+    assert metric.backend == "arcface" and metric.needs >= {"landmarks"}
+    assert metric.weights() == {"arcface_w600k_r50": sha256_file(path)}
+    a, lm_a, box_a = _face_scene(4)
+    b, lm_b, box_b = _face_scene(5, offset=(12, 8))  # another identity
+    shifted, lm_s, box_s = _face_scene(4, offset=(12, 8))  # person 0 again, moved
+    frames = [
+        FrameData(0, 0.0, a, faces=(box_a,), landmarks=(lm_a,), landmark_backend="face_alignment"),
+        FrameData(1, 0.04, shifted, faces=(box_s,), landmarks=(lm_s,), landmark_backend="face_alignment"),
+        FrameData(2, 0.08, b, faces=(box_b,), landmarks=(lm_b,), landmark_backend="face_alignment"),
+        FrameData(3, 0.12, a, faces=(None,), landmarks=(None,), landmark_backend="face_alignment"),
+    ]
+    state = metric.start(None)
+    for f in frames:
+        metric.update(state, f)
+    res = metric.finish(state)
+    # frame 1: same face moved by an integer offset -> identical aligned crop -> cos 1;
+    # frame 2: another face -> lower; frame 3: missing, counted
+    e_same, e_other = 1.0, None
+    assert res.details["n_scored"] == {"person0": 2} and res.details["n_missing"] == {"person0": 1}
+    emb = metric.embedder
+    e0, e2 = emb.embed(a, [(box_a, lm_a)])[0], emb.embed(b, [(box_b, lm_b)])[0]
+    e_other = float(e0 @ e2)
+    assert e_other < 0.9
+    assert res.value == pytest.approx((e_same + e_other) / 2, abs=1e-5)
+
+
+def test_auto_falls_back_to_dlib_when_arcface_weights_are_missing_offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("IE_BENCH_HOME", str(tmp_path))
+    monkeypatch.delenv("IE_BENCH_WEIGHT_ARCFACE_W600K_R50", raising=False)
+    metric = IdentitySimilarity(backend="auto")
+    assert metric.backend == "dlib" and metric.params()["backend"] == "dlib"
+    with pytest.raises(ValueError, match="backend"):
+        IdentitySimilarity(backend="insightface")
