@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "data": "interactive_eyes.app.cmd_data:data",
     "demo": "interactive_eyes.app.cmd_demo:demo",
     "env": "interactive_eyes.app.cmd_env:env",
+    "interactivity": "interactive_eyes.app.cmd_interactivity:interactivity",
     "methods": "interactive_eyes.app.cmd_run:methods",
     "run": "interactive_eyes.app.cmd_run:run",
     "leaderboard": "interactive_eyes.app.cmd_leaderboard:leaderboard",
