@@ -36,10 +36,11 @@ def _load_benchmark(manifest):
               help="Reference statistics (.npz from `ie-bench stats`) for FID/FVD.")
 @click.option("--option", "extra", multiple=True, metavar="METRIC.KEY=VALUE",
               help="Any metric option, e.g. --option sync.mode=segment (repeatable).")
+@click.option("--allow-silent", is_flag=True, help="Score videos without an audio stream (video-only metrics).")
 @click.option("--overwrite", is_flag=True, help="Recompute everything instead of resuming.")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json instead of the table.")
 def score(generated_dir, metrics, root, manifest, out, device, workers, clips, limit, interactivity_mode,
-          landmark_backend, reference, extra, overwrite, as_json):
+          landmark_backend, reference, extra, allow_silent, overwrite, as_json):
     """Score a folder of <clip_id>.mp4 videos; resumes unless --overwrite."""
     import json
 
@@ -63,7 +64,8 @@ def score(generated_dir, metrics, root, manifest, out, device, workers, clips, l
         except json.JSONDecodeError:
             parsed = value
         metric_options.setdefault(metric, {})[opt] = parsed
-    options = EngineOptions(device=device, landmark_backend=landmark_backend, metric_options=metric_options)
+    options = EngineOptions(device=device, landmark_backend=landmark_backend, metric_options=metric_options,
+                            allow_silent=allow_silent)
     try:
         results = run_score(
             generated_dir,

@@ -42,10 +42,17 @@ class EngineOptions:
     device: str = "cpu"
     landmark_backend: str = "mediapipe"
     metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # A generated talking video without its audio stream is malformed (the benchmark is audio
+    # driven, and `ie-bench validate` flags it); allow_silent scores its video-only metrics anyway.
+    allow_silent: bool = False
 
-    def fingerprint(self) -> dict:
-        # the device does not change the numbers beyond float noise and is not part of the key
-        return {"landmark_backend": self.landmark_backend}
+    def fingerprint(self, metric) -> dict:
+        """The run options that reach ``metric``. The device changes numbers only by float noise
+        and is not part of the key."""
+        fp = {"allow_silent": self.allow_silent}
+        if metric.needs & {"faces", "landmarks"}:
+            fp["landmark_backend"] = self.landmark_backend
+        return fp
 
 
 def build_metrics(names: list[str], options: EngineOptions):
@@ -101,7 +108,7 @@ def cache_key(video_sha256: str, clip_sha256: str, metric, options: EngineOption
         "version": metric.version,
         "params": metric.params(),
         "weights": metric.weights(),
-        "engine": options.fingerprint() if metric.needs & {"faces", "landmarks"} else {},
+        "engine": options.fingerprint(metric),
     }
     return hashlib.sha256(dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -140,6 +147,10 @@ def analyze_clip(
         info = probe(video_path)
     except MediaError as exc:
         return {m.name: ClipResult.failed(m.name, str(exc)) for m in metrics}
+
+    if not info.has_audio and not options.allow_silent:
+        reason = f"{video_path}: no audio stream (a generated talking video must carry its audio; --allow-silent to score it anyway)"
+        return {m.name: ClipResult.failed(m.name, reason) for m in metrics}
 
     ctx = ClipContext(
         clip=clip,
