@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -102,7 +102,6 @@ class Item:
     people: tuple[ItemPerson, ...]
     prompt: str = ""
     reference_frame: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_people(self) -> int:
