@@ -1,0 +1,210 @@
+"""The weights registry: table sanity, resolve order, offline errors, verified fetch (mocked transport)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import logging
+import os
+import re
+import zipfile
+
+import pytest
+
+from interactive_eyes import weights as W
+
+PAYLOAD = b"fake model bytes " * 4096
+PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+class FakeTransport:
+    def __init__(self, data=PAYLOAD):
+        self.data = data
+        self.calls = []
+
+    def open(self, url, start=0):
+        self.calls.append((url, start))
+        return io.BytesIO(self.data[start:]), len(self.data)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("IE_BENCH_HOME", str(tmp_path))
+    monkeypatch.delenv("IE_BENCH_OFFLINE", raising=False)
+    for name in W.WEIGHTS:
+        monkeypatch.delenv(W.WEIGHTS[name].env_var, raising=False)
+    W._hash_memo.clear()
+    return tmp_path
+
+
+@pytest.fixture
+def fake_entry(monkeypatch):
+    """pt_inception pointed at PAYLOAD (its real hash cannot be downloaded here)."""
+    spec = dataclasses.replace(W.WEIGHTS["pt_inception"], sha256=PAYLOAD_SHA, size=len(PAYLOAD), sha256_prefix=None)
+    monkeypatch.setitem(W.WEIGHTS, "pt_inception", spec)
+    return spec
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def test_every_entry_is_complete_and_consistent():
+    required = {"syncnet_v2", "s3fd", "pt_inception", "i3d_torchscript", "arcface_w600k_r50", "fan_2dfan4",
+                "fan_s3fd", "face_landmarker"}
+    assert required <= set(W.WEIGHTS)
+    for name, s in W.WEIGHTS.items():
+        assert s.name == name and s.urls and all(u.startswith(("http://", "https://")) for u in s.urls)
+        assert s.license and s.used_by and s.source and s.filename
+        assert s.sha256 or s.git_blob or not s.confirmed, f"{name}: a confirmed entry needs a hash"
+        if s.sha256:
+            assert re.fullmatch(r"[0-9a-f]{64}", s.sha256), name
+        if s.sha256_prefix:
+            assert s.sha256_prefix in s.filename, name  # torch-hub convention: the name carries the prefix
+            assert s.sha256 is None or s.sha256.startswith(s.sha256_prefix), name
+    # values from spec/metrics.md §1.1, §3.3, §6.3
+    assert W.WEIGHTS["syncnet_v2"].sha256.startswith("961e8696") and W.WEIGHTS["syncnet_v2"].size == 54_573_114
+    assert W.WEIGHTS["s3fd"].sha256.endswith("c491") and W.WEIGHTS["s3fd"].size == 89_844_381
+    assert W.WEIGHTS["i3d_torchscript"].git_blob == "93daef59c7ae0e9e8f76225521407e60cbafa6aa"
+    assert W.WEIGHTS["face_landmarker"].sha256.startswith("64184e22")
+    assert W.WEIGHTS["arcface_w600k_r50"].member == "w600k_r50.onnx" and not W.WEIGHTS["arcface_w600k_r50"].confirmed
+
+
+def test_unknown_name_suggests_the_closest():
+    with pytest.raises(W.WeightsError, match="did you mean 'i3d_torchscript'"):
+        W.get_spec("i3d_torchscrip")
+
+
+# --------------------------------------------------------------------------- resolve
+
+
+def test_offline_missing_error_names_path_url_and_command(home, monkeypatch):
+    monkeypatch.setenv("IE_BENCH_OFFLINE", "1")
+    with pytest.raises(W.WeightsMissingError) as err:
+        W.resolve("i3d_torchscript")
+    msg = str(err.value)
+    assert str(home / "weights" / "i3d_torchscript.pt") in msg
+    assert "https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt?dl=1" in msg
+    assert "ie-bench weights fetch i3d_torchscript" in msg and "IE_BENCH_WEIGHT_I3D_TORCHSCRIPT" in msg
+    assert "\n" not in msg
+    assert isinstance(err.value, FileNotFoundError)
+
+
+def test_resolve_downloads_once_then_uses_the_cache_without_rehashing(home, fake_entry, monkeypatch):
+    t = FakeTransport()
+    path = W.resolve("pt_inception", transport=t, progress=False)
+    assert path == home / "weights" / fake_entry.filename and path.read_bytes() == PAYLOAD
+    assert t.calls == [(fake_entry.url, 0)]
+    hashed = []
+    real_sha256 = W.sha256_file
+    monkeypatch.setattr(W, "sha256_file", lambda p: hashed.append(p) or real_sha256(p))
+    W._hash_memo.clear()  # a new process: only the on-disk hash cache is left
+    assert W.resolve("pt_inception", transport=t) == path
+    assert hashed == [] and len(t.calls) == 1  # neither downloaded nor hashed again
+    old_mtime = path.stat().st_mtime_ns
+    path.write_bytes(PAYLOAD[::-1])  # same size, new content and mtime -> hashed again, mismatch
+    os.utime(path, ns=(old_mtime + 10**9, old_mtime + 10**9))  # coarse file-system clocks
+    with pytest.raises(W.WeightsMismatchError, match="offline"):
+        W.resolve("pt_inception", offline=True)
+    assert len(hashed) == 1
+
+
+def test_cached_mismatch_is_replaced_when_online(home, fake_entry):
+    target = fake_entry.cache_path()
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"corrupt")
+    t = FakeTransport()
+    assert W.resolve("pt_inception", transport=t, progress=False).read_bytes() == PAYLOAD
+    assert len(t.calls) == 1
+
+
+def test_user_path_argument_and_env_var(home, fake_entry, tmp_path, monkeypatch):
+    good = tmp_path / "elsewhere.pth"
+    good.write_bytes(PAYLOAD)
+    assert W.resolve("pt_inception", path=str(good), offline=True) == good
+    monkeypatch.setenv("IE_BENCH_WEIGHT_PT_INCEPTION", str(good))
+    assert W.resolve("pt_inception", offline=True) == good
+    assert W.verify("pt_inception").user_supplied
+    monkeypatch.setenv("IE_BENCH_WEIGHT_PT_INCEPTION", str(tmp_path / "nope.pth"))
+    with pytest.raises(W.WeightsMissingError, match=r"nope.pth: .*\$IE_BENCH_WEIGHT_PT_INCEPTION"):
+        W.resolve("pt_inception")
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"something else")
+    with pytest.raises(W.WeightsMismatchError, match="not the 'pt_inception' weights"):
+        W.resolve("pt_inception", path=str(bad))
+
+
+def test_unconfirmed_pin_warns_instead_of_rejecting(home, tmp_path, caplog):
+    other = tmp_path / "w600k_r50.onnx"
+    other.write_bytes(b"an ArcFace export whose hash nobody published")
+    with caplog.at_level(logging.WARNING, logger="interactive_eyes.weights"):
+        assert W.resolve("arcface_w600k_r50", path=str(other)) == other
+    assert "unconfirmed pin" in caplog.text
+    assert W.verify("arcface_w600k_r50", path=str(other)).state == "mismatch"
+
+
+def test_filename_prefix_is_enforced_even_for_unconfirmed_pins(home, tmp_path):
+    wrong = tmp_path / "2DFAN4.pth.tar"
+    wrong.write_bytes(b"not the file whose sha256 starts with 11f355bf06")
+    with pytest.raises(W.WeightsMismatchError, match="prefix 11f355bf06"):
+        W.resolve("fan_2dfan4", path=str(wrong))
+
+
+# --------------------------------------------------------------------------- fetch
+
+
+def test_fetch_rejects_a_checksum_mismatch_and_leaves_nothing(home, fake_entry):
+    with pytest.raises(W.WeightsError, match="sha256 .* expected"):
+        W.fetch("pt_inception", transport=FakeTransport(data=PAYLOAD[:-1] + b"!"), progress=False)
+    assert list((home / "weights").glob("pt_inception*")) == [] or \
+        all(p.suffix == ".lock" for p in (home / "weights").glob("pt_inception*"))
+
+
+def test_fetch_tries_the_next_url(home, monkeypatch):
+    spec = dataclasses.replace(W.WEIGHTS["syncnet_v2"], sha256=PAYLOAD_SHA, size=len(PAYLOAD))
+    monkeypatch.setitem(W.WEIGHTS, "syncnet_v2", spec)
+
+    class FirstFails(FakeTransport):
+        def open(self, url, start=0):
+            if url == spec.urls[0]:
+                self.calls.append((url, start))
+                raise OSError("connection refused")
+            return super().open(url, start)
+
+    t = FirstFails()
+    assert W.fetch("syncnet_v2", transport=t, progress=False).read_bytes() == PAYLOAD
+    assert [u for u, _ in t.calls][-1] == spec.urls[1]
+
+
+def test_fetch_extracts_a_zip_member_and_deletes_the_archive(home, monkeypatch):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("buffalo_l/det_10g.onnx", b"detector")
+        zf.writestr("buffalo_l/w600k_r50.onnx", PAYLOAD)
+    spec = dataclasses.replace(W.WEIGHTS["arcface_w600k_r50"], sha256=PAYLOAD_SHA, size=len(PAYLOAD), confirmed=True)
+    monkeypatch.setitem(W.WEIGHTS, "arcface_w600k_r50", spec)
+    path = W.fetch("arcface_w600k_r50", transport=FakeTransport(data=buf.getvalue()), progress=False)
+    assert path == home / "weights" / "insightface" / "buffalo_l" / "w600k_r50.onnx"
+    assert path.read_bytes() == PAYLOAD
+    assert not (path.parent / "buffalo_l.zip").exists()
+    assert W.verify("arcface_w600k_r50").state == "verified"
+
+
+def test_status_reports_each_state(home, fake_entry):
+    W.fetch("pt_inception", transport=FakeTransport(), progress=False)
+    bad = W.WEIGHTS["face_landmarker"].cache_path()
+    bad.parent.mkdir(parents=True, exist_ok=True)
+    bad.write_bytes(b"x")
+    states = {s.name: s.state for s in W.status()}
+    assert states["pt_inception"] == "verified" and states["face_landmarker"] == "mismatch"
+    assert states["syncnet_v2"] == "missing"
+
+
+def test_torch_hub_cache_points_third_party_downloads_at_the_cache(home):
+    torch = pytest.importorskip("torch")
+    before = torch.hub.get_dir()
+    with W.torch_hub_cache() as hub:
+        assert torch.hub.get_dir() == str(hub)
+        # face-alignment downloads into <hub>/checkpoints/<filename>: exactly the registry's path
+        assert hub / "checkpoints" / "s3fd-619a316812.pth" == W.WEIGHTS["fan_s3fd"].cache_path()
+    assert torch.hub.get_dir() == before
