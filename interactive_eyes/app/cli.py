@@ -26,6 +26,8 @@ COMMANDS: dict[str, str] = {
     "leaderboard": "interactive_eyes.app.cmd_leaderboard:leaderboard",
     "score": "interactive_eyes.app.cmd_score:score",
     "validate": "interactive_eyes.app.cmd_score:validate",
+    "stats": "interactive_eyes.app.cmd_stats:stats",
+    "weights": "interactive_eyes.app.cmd_weights:weights",
 }
 
 

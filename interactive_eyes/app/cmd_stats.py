@@ -1,0 +1,51 @@
+"""``ie-bench stats REF -o ref.npz``: reference statistics for FID / FVD, computed once, reused.
+
+The file records the metric, extractor, feature size, weights SHA-256 and frame/clip policy, and
+``ie-bench score --reference ref.npz`` refuses a file computed with another network or protocol.
+It also holds ``mu``/``sigma``, so ``python -m pytorch_fid`` can read it (FID files).
+"""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.argument("reference", type=click.Path(exists=True))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The .npz to write.")
+@click.option("--metric", "metric_name", type=click.Choice(["fid", "fvd"]), default="fid", show_default=True)
+@click.option("--dims", type=click.Choice(["64", "192", "768", "2048"]), default="2048", show_default=True,
+              help="FID feature size (pytorch-fid block).")
+@click.option("--frame-stride", type=int, default=1, show_default=True, help="FID: use every k-th video frame.")
+@click.option("--clip-len", type=int, default=16, show_default=True, help="FVD: frames per clip.")
+@click.option("--max-clips-per-video", type=int, default=None, help="FVD: at most this many clips per video.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1 ...")
+@click.option("--offline", is_flag=True, default=None, help="Never download weights (also IE_BENCH_OFFLINE=1).")
+def stats(reference: str, output: str, metric_name: str, dims: str, frame_stride: int, clip_len: int,
+          max_clips_per_video: int | None, device: str, offline: bool | None) -> None:
+    """Compute FID/FVD statistics of REFERENCE (a folder of videos and/or images, or one file)."""
+    from interactive_eyes.metrics import METRICS
+    from interactive_eyes.stats.frechet import sample_size_problem
+    from interactive_eyes.stats.reference import ReferenceError, save_reference
+    from interactive_eyes.weights import WeightsError
+
+    cls = METRICS.get(metric_name)
+    kwargs = {"device": device, "offline": offline or None}
+    if metric_name == "fid":
+        kwargs.update(dims=int(dims), frame_stride=frame_stride)
+    else:
+        kwargs.update(clip_len=clip_len, max_clips_per_video=max_clips_per_video)
+    try:
+        metric = cls(**kwargs)
+        st = metric.compute_reference(reference)
+        meta = {**metric.reference_meta(), **{f"param_{k}": v for k, v in metric.params().items()},
+                "source": str(reference)}
+    except (WeightsError, ReferenceError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if st.count == 0:
+        raise click.ClickException(f"{reference}: no samples (no frames or clips) were found")
+    path = save_reference(st, output, meta)
+    problem = sample_size_problem(st.count, st.dim)
+    click.echo(f"{path}: {st.count} samples, {st.dim}-d ({metric_name})")
+    if problem:
+        click.echo(f"warning: {problem}", err=True)
