@@ -12,5 +12,7 @@ METRICS = Registry(
         "interactivity": "interactive_eyes.metrics.interactivity:Interactivity",
         "sync": "interactive_eyes.metrics.sync:SyncC",
         "fid": "interactive_eyes.metrics.fid:FID",
+        "fvd": "interactive_eyes.metrics.fvd:FVD",
+        "identity": "interactive_eyes.metrics.identity:IdentitySimilarity",
     },
 )
