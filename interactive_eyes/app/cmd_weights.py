@@ -6,7 +6,6 @@ No heavy imports at module level (``ie-bench --help`` stays fast).
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import click
@@ -16,27 +15,26 @@ _STATE_MARK = {"verified": "verified", "accepted": "present (unconfirmed pin)", 
 
 
 def _names(names: tuple[str, ...]) -> list[str]:
-    from interactive_eyes.weights import WEIGHTS, get_spec
+    from interactive_eyes.weights import WEIGHTS, WeightsError, get_spec
 
-    for n in names:
-        get_spec(n)  # one-line error with "did you mean" for unknown names
+    try:
+        for n in names:
+            get_spec(n)  # one-line error with "did you mean" for unknown names
+    except WeightsError as exc:
+        raise click.ClickException(str(exc)) from None
     return list(names) or sorted(WEIGHTS)
-
-
-def _fail(exc: Exception) -> None:
-    raise click.ClickException(str(exc))
 
 
 @click.group()
 @click.option("--offline", is_flag=True, help="Never download (also: IE_BENCH_OFFLINE=1).")
-def weights(offline: bool) -> None:
+@click.pass_context
+def weights(ctx: click.Context, offline: bool) -> None:
     """Model weights: list what is cached, fetch (verified download), verify checksums.
 
     Cache: $IE_BENCH_HOME/weights (default ~/.cache/ie-bench/weights). A file placed elsewhere
     can be named per weight with IE_BENCH_WEIGHT_<NAME>=/path (e.g. IE_BENCH_WEIGHT_PT_INCEPTION).
     """
-    if offline:
-        os.environ["IE_BENCH_OFFLINE"] = "1"
+    ctx.obj = {"offline": offline}
 
 
 @weights.command("list")
@@ -67,11 +65,12 @@ def list_cmd(as_json: bool) -> None:
 @click.argument("names", nargs=-1)
 @click.option("--force", is_flag=True, help="Download again even if a verified copy is cached.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def fetch_cmd(names: tuple[str, ...], force: bool, quiet: bool) -> None:
+@click.pass_context
+def fetch_cmd(ctx: click.Context, names: tuple[str, ...], force: bool, quiet: bool) -> None:
     """Download NAMES (default: all) into the cache, verified, atomically."""
     from interactive_eyes.weights import WeightsError, fetch, is_offline
 
-    if is_offline():
+    if (ctx.obj or {}).get("offline") or is_offline():
         raise click.ClickException("offline mode (--offline / IE_BENCH_OFFLINE=1): nothing can be fetched")
     failed = []
     for name in _names(names):
