@@ -244,3 +244,19 @@ def test_auto_falls_back_to_dlib_when_arcface_weights_are_missing_offline(monkey
     assert metric.backend == "dlib" and metric.params()["backend"] == "dlib"
     with pytest.raises(ValueError, match="backend"):
         IdentitySimilarity(backend="insightface")
+
+
+def test_dlib68_keypoints_on_a_real_face_are_in_anatomical_order(interact_11_faces):
+    from interactive_eyes.metrics.identity import _Dlib68Keypoints
+
+    frame = interact_11_faces[0]
+    kp = _Dlib68Keypoints()
+    for box in frame.faces:
+        pts = kp(np.ascontiguousarray(frame.rgb), box)
+        assert ((pts[:, 0] > box.x1) & (pts[:, 0] < box.x2) & (pts[:, 1] > box.y1) & (pts[:, 1] < box.y2)).all()
+        assert pts[0, 0] < pts[2, 0] < pts[1, 0]  # image-left eye, nose, image-right eye
+        assert pts[3, 0] < pts[4, 0]  # mouth corners left to right
+        assert max(pts[0, 1], pts[1, 1]) < pts[2, 1] < min(pts[3, 1], pts[4, 1])  # eyes above nose above mouth
+        m = similarity_transform(pts, ARCFACE_TEMPLATE)
+        scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+        assert 0.3 < scale < 1.5  # a ~180 px face maps onto the 112 px template
