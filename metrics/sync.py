@@ -48,6 +48,9 @@ SYNC_STAR_MODES = ("mask", "segment", "framewise")
 WEIGHTINGS = ("person", "window")
 DETECTORS = ("tracks", "s3fd")
 MAX_GAP = 25  # num_failed_det: frames a face may be missing inside one track (spec §1.2 step 5)
+# A track of fewer than 7 boxes has a zero median-13 box size everywhere (scipy's zero padding
+# outnumbers its values), so the reference geometry gives empty crops; such tracks are not cropped.
+MIN_TRACK_SLOTS = sn.BOX_MEDFILT // 2 + 1
 
 
 # --------------------------------------------------------------------------- frames shared by tracks
@@ -157,6 +160,8 @@ class _Track:
         return float(max(np.mean(b[:, 2] - b[:, 0]), np.mean(b[:, 3] - b[:, 1])))
 
     def _advance(self) -> None:
+        if self.closed and self.n_slots < MIN_TRACK_SLOTS:
+            return  # medfilt-13 over < 7 boxes is 0 (zero padding): no crop, and at most one window lost
         for i, (s, cx, cy) in self.smoother.ready():
             self.crops.append(sn.crop_face(self.frames.get(self.start + i), s, cx, cy))
             w = i - (sn.FRAMES_PER_WINDOW - 1)  # the window that ends with this crop
@@ -249,13 +254,14 @@ def _score_rows(
     sliced to start with the first crop): rows are window indices of that clip, video embeddings
     are ``video[video_offset + row]``. Returns (dists, n_win of the clip)."""
     n_win = sn.n_windows(n_frames, len(audio))
-    rows = [r for r in rows if r < n_win]
+    rows = [r for r in rows if r < n_win and video_offset + r in video]
     if not rows:
         return torch.zeros(0, 2 * sn.VSHIFT + 1), n_win
     needed = sorted({j for r in rows for j in range(r - sn.VSHIFT, r + sn.VSHIFT + 1) if 0 <= j < n_win})
-    a = torch.zeros(n_win, sn.EMBEDDING_DIM)
-    a[needed] = embedder.audio(sn.compute_mfcc(audio), needed)
-    v = torch.zeros(n_win, sn.EMBEDDING_DIM)
+    a_needed = embedder.audio(sn.compute_mfcc(audio), needed)
+    a = torch.zeros(n_win, a_needed.shape[1])  # zero rows are never read: only ``needed`` ones are
+    a[needed] = a_needed
+    v = torch.zeros(n_win, a_needed.shape[1])
     v[rows] = torch.stack([video[video_offset + r] for r in rows])
     return sn.distance_matrix(v, a, rows), n_win
 
