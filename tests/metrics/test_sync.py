@@ -129,10 +129,14 @@ def _slots_of(path):
 def test_single_person_streaming_equals_offline_recipe(gap, tmp_path):
     n, fps = 96, 24.0
     missing = set(range(20, 28)) if gap == "short_gap" else set(range(30, 58))  # 8 or 28 source frames
-    frames = _scene(n, fps, lambda i: [_box(i)])
+
+    def box(i):  # the head moves 36 px right while the detector misses it (frames 20-27)
+        return _box(i) + np.array([36.0, 0, 36.0, 0]) * min(max(i - 19, 0), 9) / 9
+
+    frames = _scene(n, fps, lambda i: [box(i)])
     audio = _voice(n / fps, seed=1)
     path = write_video(tmp_path / "one.mp4", frames, fps, audio=audio, audio_rate=sn.SAMPLE_RATE)
-    boxes = [[None if i in missing else _box(i)] for i in range(n)]
+    boxes = [[None if i in missing else box(i)] for i in range(n)]
     clip = Clip(id="one", duration=n / fps, people=(_person("p0", "x.wav", [(0.0, n / fps)], n / fps),))
     ctx = ClipContext(clip=clip, video_path=path, info=probe(path))
     net = ProbeNet()
@@ -165,7 +169,7 @@ def test_single_person_streaming_equals_offline_recipe(gap, tmp_path):
 
 @pytest.fixture(scope="module")
 def two_person(tmp_path_factory):
-    """80 frames at 25 fps (3.2 s); left speaks 0-1.5 s, right 1.5-3.2 s; own audio tracks (48 kHz
+    """80 frames at 25 fps (3.2 s); left speaks 0-1.52 s, right 1.52-3.2 s; own audio tracks (48 kHz
     stereo int16 WAV, like the release) in a data root."""
     from scipy.io import wavfile
 
@@ -183,7 +187,7 @@ def two_person(tmp_path_factory):
     return root, path, boxes, duration
 
 
-def _two_person_clip(duration, left=((0.0, 1.5),), right=((1.5, 3.2),)):
+def _two_person_clip(duration, left=((0.0, 1.52),), right=((1.52, 3.2),)):  # 1.52 s = slot 38 exactly
     return Clip(
         id="two",
         duration=duration,
@@ -223,7 +227,7 @@ def test_sync_star_modes_equal_their_definitions(mode, two_person):
     assert result.status == "ok", result.reason
     assert result.details["sync_star_mode"] == mode
     people = result.details["people"]
-    # left speaks on slots 0..37 (37/25 = 1.48 < 1.5), right on 38..79; 75 windows (80 - 5)
+    # left speaks on slots 0..37 (half-open: 38/25 = 1.52 is not < 1.52), right on 38..79; 75 windows
     if mode == "segment":
         assert people["left"]["kept_windows"] == [[0, 33]]  # the cut clip of 38 frames has 33 windows
         assert people["right"]["kept_windows"] == [[38, 75]]
