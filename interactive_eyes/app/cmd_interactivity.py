@@ -28,7 +28,9 @@ def score_video(video: str | os.PathLike, clip, *, mode: str = "corrected", back
     from interactive_eyes.metrics.interactivity import Interactivity
 
     metric = Interactivity(mode=mode, frame_table=frame_table)
-    options = EngineOptions(device=device, landmark_backend=backend)
+    # Interactivity reads no audio, so a silent video is scored here (``ie-bench score`` applies
+    # the engine's own policy to generated videos without audio).
+    options = EngineOptions(device=device, landmark_backend=backend, allow_silent=True)
     return analyze_clip(video, clip, [metric], options=options)[metric.name]
 
 

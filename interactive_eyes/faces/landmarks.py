@@ -93,7 +93,7 @@ class MediaPipeBackend(LandmarkBackend):
     def describe(self) -> dict:
         import mediapipe
 
-        return {"backend": self.name, "n_points": self.n_points, "model": "FaceMesh refine_landmarks, static image mode",
+        return {"backend": self.name, "n_points": self.n_points, "model": "FaceMesh 478-point model (refine_landmarks) on tracker ROIs",
                 "mediapipe": mediapipe.__version__}
 
 

@@ -1,26 +1,36 @@
-"""MediaPipe FaceMesh as the face tracker's detector and landmark model.
+"""MediaPipe's face models for the tracker: a detector + mesh pass, and the mesh model on a given ROI.
 
 ``mediapipe==0.10.21``'s legacy ``solutions`` API bundles its TFLite models in the wheel, so it
 runs offline on CPU (spec/metrics.md §6.3; later releases removed ``solutions`` and need a
-separately downloaded ``.task`` file).
+separately downloaded ``.task`` file). Both classes use the 478-point model
+(``refine_landmarks=True``: the 468-point mesh plus 10 iris points; indices 0..467 are those of
+the 468-point mesh).
 
-``MeshLocator`` runs FaceMesh with ``refine_landmarks=True`` (478 points: the 468-point mesh plus
-10 iris points; indices 0..467 are those of the 468-point mesh) on the whole frame in **static
-image mode**: BlazeFace (short range) finds the faces in every frame and the mesh model reads
-each face from a crop placed by that frame's own detection, so the landmarks of a frame depend on
-that frame only. Video mode (``static_image_mode=False``) instead places each frame's crop from
-the previous frame's landmarks; the model is not equivariant to where its crop lands, so that
-feedback loop moves the landmarks of a perfectly still video (measured on a still synthetic
-video: 0.3 px/frame of eye/brow motion, decaying over ~20 frames, and a 1-1.5 px/frame tail for
-~5 frames after each real movement), which a displacement metric reads as motion. In static mode
-a still video gives exactly 0 (tests/faces/test_track.py). Static mode costs one detection per
-frame: on interact_11 (832x448, two faces) it ran at ~155-180 frames/s against ~185-200 for
-video mode on one core.
+* ``MeshLocator``: the FaceMesh solution in static image mode on a whole frame (BlazeFace short
+  range finds the faces, the mesh model reads each one). The tracker uses it to find people and
+  to re-acquire a person it lost.
+* ``RoiLandmarker``: the same mesh model (MediaPipe's ``FaceLandmarkCpu`` subgraph) on a region
+  of interest chosen by the caller, plus MediaPipe's own rule for the ROI that a set of
+  landmarks implies (``FaceLandmarkLandmarksToRoi``: rotated by the eye line, 1.5x the face).
+  The tracker uses it on every frame for every person.
+
+Why the tracker chooses the ROI itself: the mesh model is not equivariant to where its 192x192
+crop lands, so every change of the crop moves the landmarks a little, which a displacement metric
+reads as motion. The solution's two modes both change the crop on every frame: static mode
+places it from that frame's BlazeFace box (which jitters with everything else in the frame: a
+perfectly still face next to a moving person measured 0.26 units/frame of eye/brow "motion" on
+interact_11 + a still photo), and video mode from the previous frame's landmarks (a feedback
+loop: 0.3 px/frame on a still video, decaying over ~20 frames, and a 1-1.5 px/frame tail after
+every real movement). The tracker instead keeps each person's ROI fixed until the face has
+really moved away from it (``faces.track``), so a still face is always read through the same
+crop and scores exactly 0, and it costs no detection per frame.
 """
 
 from __future__ import annotations
 
+import math
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,12 +40,6 @@ N_MESH_POINTS = 478  # refine_landmarks=True: 468 mesh + 2 x 5 iris points
 # as it is so the model runs as its authors tuned it.
 MIN_DETECTION_CONFIDENCE = 0.5
 
-# Frames larger than this (longer side, px) are reduced with an area filter before FaceMesh and
-# the landmarks are mapped back to full-resolution pixels. The detector reads the frame at
-# 128x128 and the mesh model reads each face at 192x192, so a 1280 px frame still holds every
-# face of a talking-video shot at or above the model's own resolution; 4K frames cost 4x less to
-# hand over and resample. Frames up to 1280 px (832x448, 720p) are never resampled by ie-bench.
-MAX_SIDE = 1280
 
 
 def _solutions():
@@ -54,13 +58,12 @@ def _solutions():
 class MeshLocator:
     """FaceMesh (478 points, static image mode) on whole frames; landmarks in frame pixels."""
 
-    name = "mediapipe-facemesh-478-static"
+    name = "mediapipe-facemesh-478"
     n_points = N_MESH_POINTS
 
-    def __init__(self, max_faces: int = 2, min_confidence: float = MIN_DETECTION_CONFIDENCE, max_side: int = MAX_SIDE):
+    def __init__(self, max_faces: int = 2, min_confidence: float = MIN_DETECTION_CONFIDENCE):
         sol = _solutions()
         self.max_faces = int(max_faces)
-        self.max_side = int(max_side)
         self._mesh = sol.face_mesh.FaceMesh(
             static_image_mode=True,
             max_num_faces=self.max_faces,
@@ -70,24 +73,115 @@ class MeshLocator:
         self._lock = threading.Lock()
 
     def locate(self, rgb: np.ndarray) -> list[np.ndarray]:
-        """Every face mesh found in the frame, as (478, 2) float64 arrays in frame pixels
-        (continuous coordinates: MediaPipe's normalised x times the frame width)."""
+        """Every face mesh found in ``rgb``, as (478, 2) float64 arrays in its pixels
+        (continuous coordinates: MediaPipe's normalised x times the width)."""
         h, w = rgb.shape[:2]
-        img = rgb
-        if max(h, w) > self.max_side:
-            import cv2
-
-            f = self.max_side / max(h, w)
-            img = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
         with self._lock:
-            res = self._mesh.process(np.ascontiguousarray(img))
-        out = []
-        for face in res.multi_face_landmarks or []:
-            pts = np.array([(p.x, p.y) for p in face.landmark], dtype=np.float64)
-            pts[:, 0] *= w  # normalised coordinates are resolution-free: map straight to full size
-            pts[:, 1] *= h
-            out.append(pts)
-        return out
+            res = self._mesh.process(np.ascontiguousarray(rgb))
+        return [_to_pixels(face, w, h) for face in res.multi_face_landmarks or []]
 
     def close(self) -> None:
         self._mesh.close()
+
+
+@dataclass(frozen=True)
+class Roi:
+    """A rotated square-ish region in pixels: centre, width, height, rotation (radians; the
+    angle of the eye line, image y pointing down), as MediaPipe's ``NormalizedRect``."""
+
+    cx: float
+    cy: float
+    width: float
+    height: float
+    rotation: float
+
+    @property
+    def side(self) -> float:
+        return max(self.width, self.height)
+
+    def moved_from(self, other: "Roi") -> tuple[float, float, float]:
+        """(centre shift / side, |log size ratio|, |rotation difference|) relative to ``other``."""
+        shift = math.hypot(self.cx - other.cx, self.cy - other.cy) / max(other.side, 1e-6)
+        size = abs(math.log(max(self.side, 1e-6) / max(other.side, 1e-6)))
+        turn = abs(math.remainder(self.rotation - other.rotation, 2 * math.pi))
+        return shift, size, turn
+
+    @classmethod
+    def around(cls, points: np.ndarray) -> "Roi":
+        """A first ROI for a mesh found by ``MeshLocator``: its box centre, 1.5x its box (the
+        scale of MediaPipe's own rule) and the eye-line angle (corners 33 and 263)."""
+        lo, hi = points[:468].min(axis=0), points[:468].max(axis=0)
+        side = 1.5 * float(max(hi - lo))
+        d = points[263] - points[33]
+        return cls(float(lo[0] + hi[0]) / 2, float(lo[1] + hi[1]) / 2, side, side, math.atan2(d[1], d[0]))
+
+
+_ROI_GRAPH = """
+input_stream: "image"
+input_stream: "roi"
+input_side_packet: "with_attention"
+output_stream: "landmarks"
+output_stream: "roi_from_landmarks"
+node {
+  calculator: "FaceLandmarkCpu"
+  input_stream: "IMAGE:image"
+  input_stream: "ROI:roi"
+  input_side_packet: "WITH_ATTENTION:with_attention"
+  output_stream: "LANDMARKS:landmarks"
+}
+node {
+  calculator: "ImagePropertiesCalculator"
+  input_stream: "IMAGE:image"
+  output_stream: "SIZE:image_size"
+}
+node {
+  calculator: "FaceLandmarkLandmarksToRoi"
+  input_stream: "LANDMARKS:landmarks"
+  input_stream: "IMAGE_SIZE:image_size"
+  output_stream: "ROI:roi_from_landmarks"
+}
+"""
+
+
+class RoiLandmarker:
+    """MediaPipe's 478-point face mesh model on a caller-chosen ROI (one face per call)."""
+
+    name = "mediapipe-facemesh-478-roi"
+    n_points = N_MESH_POINTS
+
+    def __init__(self):
+        _solutions()
+        from google.protobuf import text_format
+        from mediapipe.framework import calculator_pb2
+        from mediapipe.python.solution_base import SolutionBase
+
+        config = calculator_pb2.CalculatorGraphConfig()
+        text_format.Parse(_ROI_GRAPH, config)
+        self._graph = SolutionBase(graph_config=config, side_inputs={"with_attention": True})
+        self._lock = threading.Lock()
+
+    def locate(self, rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, Roi] | None:
+        """(landmarks (478, 2) in ``rgb``'s pixels, the ROI they imply), or None when the model
+        finds no face in the ROI (its face-presence score is below MediaPipe's threshold)."""
+        from mediapipe.framework.formats import rect_pb2
+
+        h, w = rgb.shape[:2]
+        rect = rect_pb2.NormalizedRect(x_center=roi.cx / w, y_center=roi.cy / h, width=roi.width / w,
+                                       height=roi.height / h, rotation=roi.rotation)
+        with self._lock:
+            res = self._graph.process({"image": np.ascontiguousarray(rgb), "roi": rect})
+        if res.landmarks is None or not len(res.landmarks.landmark):
+            return None
+        r = res.roi_from_landmarks
+        nxt = Roi(r.x_center * w, r.y_center * h, r.width * w, r.height * h, r.rotation)
+        return _to_pixels(res.landmarks, w, h), nxt
+
+    def close(self) -> None:
+        self._graph.close()
+
+
+def _to_pixels(landmark_list, w: int, h: int) -> np.ndarray:
+    pts = np.array([(p.x, p.y) for p in landmark_list.landmark], dtype=np.float64)
+    pts[:, 0] *= w
+    pts[:, 1] *= h
+    return pts

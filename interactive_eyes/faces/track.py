@@ -8,31 +8,39 @@
 
 How people are found and followed
 ---------------------------------
-1. **Faces.** Every frame goes through MediaPipe FaceMesh in static image mode
-   (``mediapipe_mesh``: a fresh detection per frame, so a frame's landmarks depend on that frame
-   only), allowed up to N + 1 faces so that one extra face (a bystander, a poster, a false
-   detection) cannot push a person out. Frames larger than 1280 px are processed on an
-   area-reduced copy and everything is mapped back to full-resolution pixels.
-2. **Binding.** On the first frame with at least N faces, the N largest are bound to the
-   manifest's people **left to right** by box centre x. Earlier frames are gaps for everyone.
-3. **Following.** From then on faces are assigned to people by the Hungarian method
-   (``scipy.optimize.linear_sum_assignment``) on the distance between a face's centre and the
-   person's last centre in units of the person's face size, plus the absolute log size ratio. A
-   face beyond the gate (0.6 face sides for a person seen in the previous frame, growing by 0.1
-   per missed frame up to 3) cannot be that person. Identities therefore survive people crossing
-   or leaning into each other; nothing is re-sorted by x after binding.
-4. **Gaps.** A person without a face in a frame gets ``None`` there (a gap, counted); since
-   detection runs on every frame, they are picked up again as soon as they reappear near where
-   they were last seen.
-5. **Failure** (``summary().status == 'failed'`` with a one-line reason) only when the clip
+1. **Binding.** Until all N people are bound, each frame goes through MediaPipe FaceMesh in
+   static image mode (BlazeFace finds the faces). On the first frame with at least N faces, the
+   N largest are bound to the manifest's people **left to right** by box centre x (N + 1 faces
+   are allowed, so one stray face cannot push a person out). Earlier frames are gaps for all.
+2. **Following.** Each person then has a region of interest (ROI: MediaPipe's own rule, a square
+   1.5 face widths wide turned with the eye line), and the mesh model reads that person's face
+   from their ROI in every frame (``mediapipe_mesh.RoiLandmarker``; no detection per frame). The
+   ROI stays where it is until the face has moved away from it by more than 3% of its side,
+   changed size by 5% or turned by 3 degrees, and is then re-placed from the current landmarks.
+   A still face is therefore always read through the same crop and gives exactly the same
+   landmarks (see ``mediapipe_mesh`` for why the crop must not move needlessly), and each person
+   is read from their own place, so people who cross or lean are never re-sorted.
+3. **Gaps and re-acquisition.** When the model finds no face in a person's ROI, or the face it
+   finds is implausibly far from the person's last box, or two people's faces collapse onto the
+   same face (the one that moved less keeps it), that person gets ``None`` for the frame (a gap,
+   counted) and loses their ROI. While anyone is missing, the detector pass runs on the frame
+   and the faces no tracked person holds are assigned to the missing people by the Hungarian
+   method (``scipy.optimize.linear_sum_assignment``) on the distance from each person's last
+   centre in face sides plus the absolute log size ratio, gated: 0.6 face sides for a person
+   seen in the previous frame, growing by 0.1 per missed frame up to 3.
+4. **Failure** (``summary().status == 'failed'`` with a one-line reason) only when the clip
    cannot be scored: no frame ever shows N faces, or a person is found in fewer than half of the
    frames (``min_visible_fraction``). Missed frames alone never fail a clip.
+5. **Large frames** (longer side above 1280 px) are processed on an area-reduced copy and every
+   box and landmark is mapped back to full-resolution pixels: the models read faces at
+   128x128 (detector) and 192x192 (mesh), so a 1280 px frame still holds every face of a
+   talking-video shot at or above their resolution, and 4K frames cost far less to hand over.
 
 Landmarks come from the backend chosen by ``landmarks`` (``faces.landmarks``): MediaPipe's are
 the tracker's own meshes (no extra cost); face-alignment and insightface run on the tracker's
 boxes. ``landmarks=None`` gives boxes only. Boxes are the extent of the 478-point mesh (forehead
-to chin, cheek to cheek) in frame pixels, with score 1.0: FaceMesh reports no score and returns
-only faces whose detection passed its default confidence 0.5.
+to chin, cheek to cheek) in frame pixels, with score 1.0 (the mesh model only returns faces whose
+presence score passes MediaPipe's threshold, and reports no score itself).
 """
 
 from __future__ import annotations
@@ -43,20 +51,31 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from interactive_eyes.faces.types import FaceBox
+from interactive_eyes.faces.types import FaceBox, iou
 
 log = logging.getLogger(__name__)
 
-# Gated assignment: a face can be person k's only if
+# Gated assignment (re-acquisition): a face can be person k's only if
 #   |centre - last centre| / last side + |log(side / last side)|  <=  GATE_BASE + GATE_PER_MISS * missed
 # 0.6 face sides between consecutive frames is far beyond natural head motion at >= 12 fps and
 # well below the ~2-3 face sides between neighbours in a shot; a person lost for a while is
-# looked for farther away, up to GATE_MAX.
+# looked for farther away, up to GATE_MAX. The same gate rejects a tracked face that jumped.
 GATE_BASE = 0.6
 GATE_PER_MISS = 0.1
 GATE_MAX = 3.0
 # One face more than people may be detected, so that one stray face cannot displace a person.
 EXTRA_FACES = 1
+# ROI hysteresis: re-place a person's ROI only when the face implies one that is shifted by more
+# than 3% of the ROI side (~4.5% of the face width), 5% larger/smaller, or turned by 3 degrees.
+ROI_SHIFT = 0.03
+ROI_SCALE = 0.05
+ROI_TURN = math.radians(3.0)
+# Two people whose faces overlap this much have collapsed onto one face.
+DUPLICATE_IOU = 0.5
+# A detected face already held by a tracked person (this overlap) is not offered to the missing.
+HELD_IOU = 0.3
+# Frames larger than this (longer side, px) are processed on an area-reduced copy.
+MAX_SIDE = 1280
 # A clip fails when a person is found in fewer than this fraction of its frames.
 MIN_VISIBLE_FRACTION = 0.5
 
@@ -75,8 +94,9 @@ class TrackSummary:
     n_missing: tuple[int, ...]  # gaps per person (frames before binding included)
     bound_at: int | None  # frame index at which people were bound left to right
     binding_centers: tuple[tuple[float, float], ...]  # each person's face centre at binding
-    max_faces: int  # most faces found in one frame
-    n_extra_face_frames: int  # frames holding more faces than people
+    max_faces: int  # most faces the detector pass found in one frame
+    n_detector_frames: int  # frames on which the detector pass ran (binding, re-acquisition)
+    n_roi_moves: tuple[int, ...]  # times each person's ROI was re-placed
     landmark_backend: str | None
     n_landmarks: int | None  # K, points per face of the landmark backend
     detector: str
@@ -88,9 +108,11 @@ class TrackSummary:
 
 @dataclass
 class _Person:
-    box: FaceBox | None = None
+    box: FaceBox | None = None  # last box, full-resolution pixels
+    roi: "object | None" = None  # mediapipe_mesh.Roi in working-image pixels
     missed: int = 0  # consecutive frames without a face
     found: int = 0
+    roi_moves: int = 0
 
 
 def assignment_cost(box: FaceBox, last: FaceBox) -> float:
@@ -127,8 +149,8 @@ class FaceTracker:
     """Face boxes and landmarks for ``n_people`` people, bound left to right, followed over time."""
 
     def __init__(self, n_people: int, *, landmarks: str | None = "mediapipe", device: str = "cpu",
-                 min_visible_fraction: float = MIN_VISIBLE_FRACTION, max_side: int | None = None,
-                 min_detection_confidence: float | None = None, backend_options: dict | None = None, **options):
+                 min_visible_fraction: float = MIN_VISIBLE_FRACTION, max_side: int = MAX_SIDE,
+                 backend_options: dict | None = None, **options):
         if int(n_people) < 1:
             raise ValueError(f"n_people must be >= 1, got {n_people}")
         if options:
@@ -139,21 +161,19 @@ class FaceTracker:
         self.n_people = int(n_people)
         self.device = device
         self.min_visible_fraction = float(min_visible_fraction)
+        self.max_side = int(max_side)
         self.landmark_backend: str | None = canonical_name(landmarks) if landmarks else None
         self._backend = load_backend(self.landmark_backend, device=device, **(backend_options or {})) \
             if self.landmark_backend else None
-        self._mesh = mediapipe_mesh.MeshLocator(
-            max_faces=self.n_people + EXTRA_FACES,
-            min_confidence=mediapipe_mesh.MIN_DETECTION_CONFIDENCE if min_detection_confidence is None
-            else float(min_detection_confidence),
-            max_side=mediapipe_mesh.MAX_SIDE if max_side is None else int(max_side),
-        )
+        self._detector = mediapipe_mesh.MeshLocator(max_faces=self.n_people + EXTRA_FACES)
+        self._landmarker = mediapipe_mesh.RoiLandmarker()
+        self._roi_type = mediapipe_mesh.Roi
         self._people = [_Person() for _ in range(self.n_people)]
         self._bound_at: int | None = None
         self._binding: tuple[tuple[float, float], ...] = ()
         self._n_frames = 0
         self._max_faces = 0
-        self._extra_frames = 0
+        self._detector_frames = 0
 
     @property
     def n_landmarks(self) -> int | None:
@@ -171,46 +191,132 @@ class FaceTracker:
             raise ValueError(f"expected an H x W x 3 RGB frame, got shape {rgb.shape}")
         frame_index = self._n_frames
         self._n_frames += 1
-        meshes = self._mesh.locate(rgb)
-        faces = [FaceBox.from_points(m) for m in meshes]
-        self._max_faces = max(self._max_faces, len(faces))
-        self._extra_frames += len(faces) > self.n_people
+        work, factor = self._reduce(rgb)
 
+        meshes: list[np.ndarray | None] = [None] * self.n_people
         if self._bound_at is None:
-            if len(faces) < self.n_people:
+            if not self._bind(work, factor, meshes, frame_index):
                 for p in self._people:
                     p.missed += 1
                 none = (None,) * self.n_people
                 return none, (none if self._backend else None)
-            order = sorted(range(len(faces)), key=lambda j: faces[j].width * faces[j].height, reverse=True)
-            chosen = sorted(order[: self.n_people], key=lambda j: faces[j].center[0])
-            picks: list[int | None] = list(chosen)
-            self._bound_at = frame_index
-            self._binding = tuple((round(faces[j].center[0], 2), round(faces[j].center[1], 2)) for j in chosen)
         else:
-            picks = assign([p.box for p in self._people], [p.missed for p in self._people], faces)
+            self._follow(work, factor, meshes)
+            if any(m is None for m in meshes):
+                self._reacquire(work, factor, meshes)
 
         boxes: list[FaceBox | None] = []
-        person_meshes: list[np.ndarray | None] = []
-        for p, j in zip(self._people, picks):
-            if j is None:
+        for p, m in zip(self._people, meshes):
+            if m is None:
                 p.missed += 1
                 boxes.append(None)
-                person_meshes.append(None)
             else:
-                p.box, p.missed = faces[j], 0
+                p.box, p.missed = FaceBox.from_points(m), 0
                 p.found += 1
-                boxes.append(faces[j])
-                person_meshes.append(meshes[j])
+                boxes.append(p.box)
         if self._backend is None:
             return tuple(boxes), None
-        lms = self._backend.locate(rgb, boxes, person_meshes)
+        lms = self._backend.locate(rgb, boxes, meshes)
         return tuple(boxes), tuple(None if l is None else np.asarray(l, dtype=np.float64) for l in lms)
+
+    def _reduce(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
+        """The working image (area-reduced when larger than ``max_side``) and full / working scale."""
+        h, w = rgb.shape[:2]
+        if max(h, w) <= self.max_side:
+            return rgb, 1.0
+        import cv2
+
+        f = self.max_side / max(h, w)
+        size = (max(1, round(w * f)), max(1, round(h * f)))
+        work = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        return work, w / size[0]
+
+    def _detect(self, work: np.ndarray) -> list[np.ndarray]:
+        self._detector_frames += 1
+        found = self._detector.locate(work)
+        self._max_faces = max(self._max_faces, len(found))
+        return found
+
+    def _acquire(self, work: np.ndarray, mesh: np.ndarray) -> tuple[np.ndarray, object] | None:
+        """Landmarks of a newly found face read through MediaPipe's ROI for it."""
+        first = self._landmarker.locate(work, self._roi_type.around(mesh))
+        if first is None:
+            return None
+        roi = first[1]
+        again = self._landmarker.locate(work, roi)
+        return None if again is None else (again[0], roi)
+
+    def _bind(self, work, factor, meshes, frame_index) -> bool:
+        found = self._detect(work)
+        if len(found) < self.n_people:
+            return False
+        boxes = [FaceBox.from_points(m) for m in found]
+        order = sorted(range(len(found)), key=lambda j: boxes[j].width * boxes[j].height, reverse=True)
+        chosen = sorted(order[: self.n_people], key=lambda j: boxes[j].center[0])
+        for k, (p, j) in enumerate(zip(self._people, chosen)):
+            got = self._acquire(work, found[j])
+            p.box = boxes[j].scaled(factor)  # the anchor for re-acquisition even if this read fails
+            if got is not None:
+                meshes[k], p.roi = got[0] * factor, got[1]
+        self._bound_at = frame_index
+        self._binding = tuple((round(b.center[0], 2), round(b.center[1], 2))
+                              for b in (boxes[j].scaled(factor) for j in chosen))
+        return True
+
+    def _follow(self, work, factor, meshes) -> None:
+        nxt: list = [None] * self.n_people
+        for k, p in enumerate(self._people):
+            if p.roi is None:
+                continue
+            got = self._landmarker.locate(work, p.roi)
+            if got is None:
+                p.roi = None
+                continue
+            pts = got[0] * factor
+            box = FaceBox.from_points(pts)
+            if p.box is not None and assignment_cost(box, p.box) > min(GATE_BASE + GATE_PER_MISS * p.missed, GATE_MAX):
+                p.roi = None  # the ROI slid onto something else
+                continue
+            meshes[k], nxt[k] = pts, got[1]
+        # two people on one face: the one whose face moved less keeps it
+        for i in range(self.n_people):
+            for j in range(i + 1, self.n_people):
+                if meshes[i] is None or meshes[j] is None:
+                    continue
+                bi, bj = FaceBox.from_points(meshes[i]), FaceBox.from_points(meshes[j])
+                if iou(bi, bj) >= DUPLICATE_IOU:
+                    ci = assignment_cost(bi, self._people[i].box)
+                    cj = assignment_cost(bj, self._people[j].box)
+                    loser = j if ci <= cj else i
+                    meshes[loser], nxt[loser], self._people[loser].roi = None, None, None
+        for p, roi in zip(self._people, nxt):
+            if roi is None or p.roi is None:
+                continue
+            shift, size, turn = roi.moved_from(p.roi)
+            if shift > ROI_SHIFT or size > ROI_SCALE or turn > ROI_TURN:
+                p.roi = roi
+                p.roi_moves += 1
+
+    def _reacquire(self, work, factor, meshes) -> None:
+        found = self._detect(work)
+        held = [FaceBox.from_points(m) for m in meshes if m is not None]
+        free = [m for m in found if not any(iou(FaceBox.from_points(m * factor), h) >= HELD_IOU for h in held)]
+        missing = [k for k, m in enumerate(meshes) if m is None]
+        if not free or not missing:
+            return
+        picks = assign([self._people[k].box for k in missing], [self._people[k].missed for k in missing],
+                       [FaceBox.from_points(m * factor) for m in free])
+        for k, j in zip(missing, picks):
+            if j is None:
+                continue
+            got = self._acquire(work, free[j])
+            if got is not None:
+                meshes[k], self._people[k].roi = got[0] * factor, got[1]
 
     # ------------------------------------------------------------------------------ summary
 
     def summary(self) -> TrackSummary:
-        from interactive_eyes.faces.mediapipe_mesh import MeshLocator
+        from interactive_eyes.faces.mediapipe_mesh import RoiLandmarker
 
         n = self._n_frames
         found = tuple(p.found for p in self._people)
@@ -236,15 +342,17 @@ class FaceTracker:
             bound_at=self._bound_at,
             binding_centers=self._binding,
             max_faces=self._max_faces,
-            n_extra_face_frames=self._extra_frames,
+            n_detector_frames=self._detector_frames,
+            n_roi_moves=tuple(p.roi_moves for p in self._people),
             landmark_backend=self.landmark_backend,
             n_landmarks=self.n_landmarks,
-            detector=MeshLocator.name,
+            detector=RoiLandmarker.name,
             backend_info=self._backend.describe() if self._backend else {},
         )
 
     def close(self) -> None:
-        self._mesh.close()
+        self._detector.close()
+        self._landmarker.close()
         if self._backend is not None:
             self._backend.close()
 

@@ -52,6 +52,20 @@ def test_still_video_gives_identical_landmarks(photo):
         assert boxes[0] == out[0][0][0]
 
 
+def test_a_still_face_keeps_exactly_its_landmarks_while_a_neighbour_moves(patches):
+    """Each person is read through their own ROI, held still while their face is: the moving
+    neighbour (which changes whatever a whole-frame detector sees) cannot move them."""
+    a, b = patches
+    frames = [compose((800, 360), [(a, (20, 40)), (b, (420 + 6 * k, 40 + 2 * k))]) for k in range(12)]
+    with FaceTracker(2) as tr:
+        out, summary = run(tr, frames)
+    assert summary.status == "ok" and summary.n_roi_moves[0] == 0 and summary.n_roi_moves[1] > 0
+    for _, lms in out[1:]:
+        np.testing.assert_array_equal(lms[0], out[0][1][0])
+    moved = out[-1][1][1].mean(axis=0) - out[0][1][1].mean(axis=0)
+    np.testing.assert_allclose(moved, [66.0, 22.0], atol=2.0)  # the neighbour is followed: 11 x (6, 2) px
+
+
 def test_people_keep_their_identity_when_they_pass_each_other(patches):
     """Face A starts top-left and ends top-right, face B the opposite on a lower row. A per-frame
     left-to-right sort would swap them half way; the tracker must not."""
@@ -110,7 +124,7 @@ def test_binding_waits_for_all_people_and_keeps_the_largest_faces(photo, patches
     with FaceTracker(2) as tr:
         out, summary = run(tr, [empty, empty, full, full])
     assert summary.bound_at == 2 and summary.n_missing == (2, 2)
-    assert summary.max_faces == 3 and summary.n_extra_face_frames == 2
+    assert summary.max_faces == 3 and summary.n_detector_frames == 3  # no detection once everyone is followed
     boxes = out[2][0]
     assert boxes[0].center[0] < 300 and boxes[1].center[0] > 600  # the small middle face is nobody
 
