@@ -39,6 +39,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from interactive_eyes.metrics import s3fd
 from interactive_eyes.metrics import syncnet as sn
 from interactive_eyes.metrics.base import STATUS_FAILED, ClipContext, ClipResult, FrameData, Metric
 
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 SYNC_STAR_MODES = ("mask", "segment", "framewise")
 WEIGHTINGS = ("person", "window")
 DETECTORS = ("tracks", "s3fd")
-MAX_GAP = 25  # num_failed_det: frames a face may be missing inside one track (spec §1.2 step 5)
+MAX_GAP = s3fd.NUM_FAILED_DET  # 25 frames a face may be missing inside one track (spec §1.2 step 5)
 # A track of fewer than 7 boxes has a zero median-13 box size everywhere (scipy's zero padding
 # outnumbers its values), so the reference geometry gives empty crops; such tracks are not cropped.
 MIN_TRACK_SLOTS = sn.BOX_MEDFILT // 2 + 1
@@ -229,14 +230,6 @@ class _Tracks:
 # --------------------------------------------------------------------------- scoring one track
 
 
-@dataclass
-class _TrackAudio:
-    """A track's audio windows: embedded on demand, zero beyond the track (as the reference pads)."""
-
-    n_win: int
-    emb: torch.Tensor  # (n_win, D), rows filled where computed
-
-
 def _slots_audio(audio: np.ndarray, start: int, stop: int) -> np.ndarray:
     """Samples of 25 fps slots [start, stop): the reference's ``ffmpeg -ss start/25 -to stop/25``."""
     return audio[start * sn.SAMPLES_PER_FRAME : stop * sn.SAMPLES_PER_FRAME]
@@ -310,7 +303,6 @@ class _State:
     frames: _SlotFrames
     grid: sn.GridState
     persons: list[_Tracks]
-    speaking: list[np.ndarray] = field(default_factory=list)  # per person, per slot (grown on demand)
     pending: FrameData | None = None
     last_time: float | None = None
     n_source_frames: int = 0
@@ -344,8 +336,8 @@ class SyncC(Metric):
         detector: str = "tracks",
         weights_path: str | Path | None = None,
         s3fd_weights_path: str | Path | None = None,
-        min_track: int = 50,
-        min_face_size: float = 100.0,
+        min_track: int = s3fd.MIN_TRACK,
+        min_face_size: float = s3fd.MIN_FACE_SIZE,
         batch_size: int = sn.BATCH_SIZE,
         device: str | None = None,
         model: torch.nn.Module | None = None,
@@ -394,10 +386,10 @@ class SyncC(Metric):
         }
         if self.detector == "s3fd":
             p["s3fd"] = {
-                "scale": 0.25,
-                "conf_th": 0.9,
-                "nms": 0.1,
-                "track_iou": 0.5,
+                "scale": s3fd.FACEDET_SCALE,
+                "conf_th": s3fd.CONF_TH,
+                "nms": s3fd.NMS_TH,
+                "track_iou": s3fd.TRACK_IOU,
                 "min_track": self.min_track,
                 "min_face_size": self.min_face_size,
                 "scene_detection": None,
@@ -475,9 +467,7 @@ class SyncC(Metric):
 
     def _get_s3fd(self, device):
         if self._s3fd is None:
-            from interactive_eyes.metrics.s3fd import load_s3fd
-
-            self._s3fd, self._s3fd_path = load_s3fd(self.s3fd_weights_path, device=device)
+            self._s3fd, self._s3fd_path = s3fd.load_s3fd(self.s3fd_weights_path, device=device)
         return self._s3fd
 
     # ---------------------------------------------------------------- contract: per clip
@@ -495,9 +485,7 @@ class SyncC(Metric):
         elif self.detector == "tracks":
             state.persons.append(_Tracks(lambda slot: _Track(slot, frames, embedder, lambda _s: True)))
         else:
-            from interactive_eyes.metrics.s3fd import IouTracker
-
-            state.s3fd_tracker = IouTracker()
+            state.s3fd_tracker = s3fd.IouTracker()
             state.s3fd_detector = self._get_s3fd(device)
         return state
 

@@ -293,10 +293,14 @@ def box_params(boxes: np.ndarray) -> np.ndarray:
 def smooth_boxes(boxes: np.ndarray) -> np.ndarray:
     """(T, 4) boxes of one track -> (T, 3) s, cx, cy, each median-filtered (kernel 13,
     ``scipy.signal.medfilt``, whose zero padding pulls the first and last 6 values down)."""
+    import warnings
+
     from scipy.signal import medfilt
 
     p = box_params(boxes)
-    return np.stack([medfilt(p[:, k], BOX_MEDFILT) for k in range(3)], axis=1)
+    with warnings.catch_warnings():  # tracks shorter than 13: zero padding is the intended behaviour
+        warnings.filterwarnings("ignore", message="kernel_size exceeds volume extent")
+        return np.stack([medfilt(p[:, k], BOX_MEDFILT) for k in range(3)], axis=1)
 
 
 def crop_region(s: float, cx: float, cy: float) -> tuple[int, int, int, int]:

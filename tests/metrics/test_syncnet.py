@@ -447,7 +447,7 @@ def test_crops_equal_syncnet_python_pipeline_crops(tmp_path, monkeypatch):
         files.append(str(f))
         frames.append(cv2.imread(str(f)))
     # a face drifting right, partly leaving the frame at the end (so the 110 border shows)
-    cx = np.linspace(120, 330, n) + rng.normal(0, 3, n)
+    cx = np.linspace(120, 380, n) + rng.normal(0, 3, n)
     cy = 140 + rng.normal(0, 3, n)
     side = 90 + rng.normal(0, 4, n)
     boxes = np.stack([cx - side / 2, cy - side * 0.55, cx + side / 2, cy + side * 0.55], 1)
