@@ -1,0 +1,78 @@
+"""Frames per second of the Interactivity pipeline on one video (default: interact_11).
+
+    python benchmarks/interactivity_speed.py [VIDEO] [--clip interact_11] [--repeats 3]
+
+Prints, for one process: decoding alone (PyAV, RGB frames), the face tracker alone on decoded
+frames (MediaPipe, 478-point landmarks for every person), and the whole pipeline as
+``ie-bench interactivity`` runs it (decode + tracker + metric, through the engine's
+``analyze_clip``). Each figure is the median of ``--repeats`` runs after one warm-up; the machine's
+CPU count and the process's CPU affinity are printed with them, since MediaPipe and FFmpeg use
+their own threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+
+def _median_fps(fn, n_frames: int, repeats: int) -> float:
+    fn()  # warm-up: model loading, first-call allocations
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        rates.append(n_frames / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default = Path(os.environ.get("IE_BENCH_TEST_DATA", "../shared/data")) / "interactive_eyes" / "interact_11.mp4"
+    ap.add_argument("video", nargs="?", default=str(default))
+    ap.add_argument("--clip", default="interact_11")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args(argv)
+
+    from interactive_eyes.app.cmd_interactivity import score_video
+    from interactive_eyes.data.manifest import load
+    from interactive_eyes.faces.track import FaceTracker
+    from interactive_eyes.media.video import iter_frames, probe, read_frames
+
+    info = probe(args.video)
+    clip = load().clip(args.clip)
+    n = info.n_frames
+    frames, _ = read_frames(args.video)
+
+    def decode():
+        for _ in iter_frames(args.video):
+            pass
+
+    def track():
+        with FaceTracker(clip.n_people) as tr:
+            for f in frames:
+                tr.update(f)
+
+    def pipeline():
+        res = score_video(args.video, clip)
+        if res.status != "ok":
+            raise SystemExit(f"{args.video}: {res.reason}")
+
+    cpus = os.cpu_count()
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
+    print(f"video: {args.video} ({info.width}x{info.height}, {info.fps:g} fps, {n} frames, {clip.n_people} people)")
+    print(f"cpus: {cpus}, usable by this process: {affinity}; python {sys.version.split()[0]}")
+    rows = [("decode (PyAV, rgb24)", decode), ("face tracker + 478-pt landmarks", track),
+            ("whole interactivity pipeline", pipeline)]
+    for label, fn in rows:
+        fps = _median_fps(fn, n, args.repeats)
+        print(f"{label:34s} {fps:8.1f} frames/s  ({fps / affinity:6.1f} per usable core)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
