@@ -32,15 +32,16 @@ def _load_benchmark(manifest):
               help="Interactivity mode (default: the metric's own default, corrected).")
 @click.option("--landmarks", "landmark_backend", default="mediapipe", show_default=True,
               help="Landmark backend for face-based metrics.")
-@click.option("--reference", type=click.Path(exists=True),
-              help="Reference statistics (.npz from `ie-bench stats`) for FID/FVD.")
+@click.option("--reference", "references", multiple=True, type=click.Path(exists=True),
+              help="Reference set for FID/FVD: a folder of real videos/images (both), or a statistics .npz from "
+                   "`ie-bench stats` (the metric it was made for). Repeatable.")
 @click.option("--option", "extra", multiple=True, metavar="METRIC.KEY=VALUE",
               help="Any metric option, e.g. --option sync.mode=segment (repeatable).")
 @click.option("--allow-silent", is_flag=True, help="Score videos without an audio stream (video-only metrics).")
 @click.option("--overwrite", is_flag=True, help="Recompute everything instead of resuming.")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json instead of the table.")
 def score(generated_dir, metrics, root, manifest, out, device, workers, clips, limit, interactivity_mode,
-          landmark_backend, reference, extra, allow_silent, overwrite, as_json):
+          landmark_backend, references, extra, allow_silent, overwrite, as_json):
     """Score a folder of <clip_id>.mp4 videos; resumes unless --overwrite."""
     import json
 
@@ -51,9 +52,17 @@ def score(generated_dir, metrics, root, manifest, out, device, workers, clips, l
     metric_options: dict[str, dict] = {}
     if interactivity_mode:
         metric_options.setdefault("interactivity", {})["mode"] = interactivity_mode
-    if reference:
+    ref_by_metric: dict[str, str] = {}
+    for ref in references:
         for name in ("fid", "fvd"):
-            metric_options.setdefault(name, {})["reference"] = reference
+            if ref.endswith(".npz"):
+                import numpy as np
+
+                with np.load(ref) as z:
+                    meta_metric = str(z["meta_metric"]) if "meta_metric" in z.files else None
+                if meta_metric not in (None, name):
+                    continue
+            ref_by_metric.setdefault(name, ref)
     for item in extra:
         key, sep, value = item.partition("=")
         metric, dot, opt = key.partition(".")
@@ -65,7 +74,7 @@ def score(generated_dir, metrics, root, manifest, out, device, workers, clips, l
             parsed = value
         metric_options.setdefault(metric, {})[opt] = parsed
     options = EngineOptions(device=device, landmark_backend=landmark_backend, metric_options=metric_options,
-                            allow_silent=allow_silent)
+                            allow_silent=allow_silent, references=ref_by_metric)
     try:
         results = run_score(
             generated_dir,

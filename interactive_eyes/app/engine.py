@@ -45,6 +45,10 @@ class EngineOptions:
     # A generated talking video without its audio stream is malformed (the benchmark is audio
     # driven, and `ie-bench validate` flags it); allow_silent scores its video-only metrics anyway.
     allow_silent: bool = False
+    # reference set of each metric that needs one (FID, FVD): a statistics .npz written by
+    # `ie-bench stats`, or a folder of real videos/images. Used only by the set-level step, so
+    # per-clip statistics (and their cache keys) do not depend on it.
+    references: dict[str, str] = field(default_factory=dict)
 
     def fingerprint(self, metric) -> dict:
         """The run options that reach ``metric``. The device changes numbers only by float noise
@@ -242,6 +246,18 @@ def _summary_dict(summary) -> dict:
     return json.loads(dumps(d))
 
 
+def _load_reference(metric, source: str, into: dict) -> str | None:
+    """Load (or compute) a metric's reference statistics once per run; a reason on failure."""
+    src = Path(source)
+    try:
+        arrays = metric.load_reference(src)
+    except Exception as exc:  # provenance mismatch, unreadable file, empty folder ...
+        return f"reference {src}: {exc}"
+    into[metric.name] = {"arrays": arrays, "source": str(src),
+                         "sha256": file_sha256(src) if src.is_file() else None}
+    return None
+
+
 # --------------------------------------------------------------------------- worker processes
 
 _WORKER: dict[str, Any] = {}
@@ -354,10 +370,16 @@ def score(
     instances = build_metrics(names, options)
     skipped_metrics: dict[str, str] = {}
     runnable = []
+    references: dict[str, dict] = {}
     for m in instances:
-        reason = m.unavailable()
+        reason = None
+        if "reference" in m.needs and not options.references.get(m.name):
+            reason = f"needs a reference set: --reference stats.npz (from `ie-bench stats`) or a folder of real videos"
+        reason = reason or m.unavailable()
         if reason is None and "person_audio" in m.needs and not root.is_dir():
             reason = f"per-person audio needs the data root {root} (ie-bench data fetch, or --root)"
+        if reason is None and "reference" in m.needs:
+            reason = _load_reference(m, options.references[m.name], references)
         if reason:
             if metrics:  # explicitly requested: say so loudly, but still record it
                 log.warning("metric %s cannot run: %s", m.name, reason)
@@ -448,6 +470,7 @@ def score(
         plans=plans,
         records=records,
         extras=extras,
+        references=references,
         partial=partial,
         options=options,
         started=t_start,

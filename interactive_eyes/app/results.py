@@ -41,7 +41,8 @@ def _numeric(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
 
 
-def aggregate_metric(metric, clip_ids: list[str], records: dict, plans: dict, out: Path) -> dict:
+def aggregate_metric(metric, clip_ids: list[str], records: dict, plans: dict, out: Path,
+                     reference: dict | None = None) -> dict:
     """One metric over the expected clips."""
     ok, failed = [], []
     for cid in clip_ids:
@@ -69,8 +70,10 @@ def aggregate_metric(metric, clip_ids: list[str], records: dict, plans: dict, ou
         for rec in ok:
             with np.load(out / rec["stats"]) as z:
                 stats.append({k: z[k] for k in z.files})
+        if reference is not None:
+            entry["reference"] = {"source": reference["source"], "sha256": reference["sha256"]}
         if stats:
-            res = metric.reduce(stats)
+            res = metric.reduce(stats, reference["arrays"] if reference else None)
             entry.update(value=res.value, ci95=None, n_samples=res.n_samples, details=res.details)
             entry["ci95_note"] = "no bootstrap interval for set-level metrics (one value from pooled statistics)"
         else:
@@ -115,6 +118,7 @@ def build_results(
     records: dict,
     extras: list[dict],
     partial: bool,
+    references: dict | None = None,
     options,
     started: float,
 ) -> dict:
@@ -151,7 +155,8 @@ def build_results(
                     "metric_options": options.metric_options},
         "bootstrap": {"resamples": DEFAULT_RESAMPLES, "level": DEFAULT_LEVEL, "seed": DEFAULT_SEED,
                       "method": "percentile bootstrap over clips"},
-        "metrics": {m.name: aggregate_metric(m, clip_ids, records, plans, out) for m in metrics},
+        "metrics": {m.name: aggregate_metric(m, clip_ids, records, plans, out, (references or {}).get(m.name))
+                    for m in metrics},
         "skipped_metrics": skipped_metrics,
         "environment": {"python": env["python"], "platform": env["platform"], "packages": env["packages"],
                         "cuda": env["cuda"]},

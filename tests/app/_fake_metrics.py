@@ -86,3 +86,20 @@ class Broken(Metric):
 
     def finish(self, state):
         return ClipResult(self.name, value=1.0)
+
+
+class LumaRef(LumaStats):
+    """Set-level, needs a reference: |pooled mean luma - reference mean luma|."""
+
+    name = "luma_ref"
+    needs = frozenset({"frames", "reference"})
+
+    def load_reference(self, source):
+        with np.load(source) as z:
+            return {"mean": z["mean"]}
+
+    def reduce(self, stats, reference=None):
+        from interactive_eyes.metrics.base import SetResult
+
+        pooled = super().reduce(stats)
+        return SetResult(value=abs(pooled.value - float(reference["mean"])), n_samples=pooled.n_samples)

@@ -175,3 +175,20 @@ def test_killed_run_resumes_to_identical_results(tmp_path, fake_metrics):
     records = [json.loads(x) for x in (out / "per_clip.jsonl").read_text().splitlines()]
     keys = [(r["clip"], r["metric"]) for r in records]
     assert len(keys) == len(set(keys)) == 12
+
+
+def test_reference_sets_reach_the_set_level_step(gen, fake_metrics, tmp_path):
+    bench = small_manifest()
+    res = engine.score(gen, benchmark=bench, metrics=["luma_ref"], progress=False)
+    assert "needs a reference set" in res["skipped_metrics"]["luma_ref"]
+    pooled = engine.score(gen, benchmark=bench, metrics=["luma_pooled"], out=tmp_path / "p", progress=False)
+    ref = tmp_path / "ref.npz"
+    np.savez(ref, mean=np.array(10.0))
+    res = engine.score(gen, benchmark=bench, metrics=["luma_ref"], progress=False,
+                       options=engine.EngineOptions(references={"luma_ref": str(ref)}))
+    m = res["metrics"]["luma_ref"]
+    assert m["value"] == pytest.approx(abs(pooled["metrics"]["luma_pooled"]["value"] - 10.0))
+    assert m["reference"]["source"] == str(ref) and len(m["reference"]["sha256"]) == 64
+    bad = engine.score(gen, benchmark=bench, metrics=["luma_ref"], progress=False,
+                       options=engine.EngineOptions(references={"luma_ref": str(tmp_path / "nothing.npz")}))
+    assert "reference" in bad["skipped_metrics"]["luma_ref"]
