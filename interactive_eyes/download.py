@@ -189,8 +189,10 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, si
                 attempt += 1
                 if attempt > retries:
                     have = part.stat().st_size if part.is_file() else 0
-                    raise DownloadError(url, dest, f"{exc.__class__.__name__}: {exc} "
-                                        f"({have} bytes kept in {part.name}; run again to resume)") from None
+                    if have == 0:
+                        part.unlink(missing_ok=True)
+                    kept = f"{have} bytes kept in {part.name}; run again to resume" if have else "nothing downloaded"
+                    raise DownloadError(url, dest, f"{exc.__class__.__name__}: {exc} ({kept})") from None
                 log.warning("download of %s interrupted (%s); resuming (%d/%d)", url, exc, attempt, retries)
                 time.sleep(backoff * min(2.0 ** (attempt - 1), 10.0))
 
