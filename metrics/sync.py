@@ -323,6 +323,9 @@ class SyncC(Metric):
     version = "1"
     higher_is_better = True
     needs = frozenset({"frames", "faces", "video_audio", "person_audio"})
+    # Sync-D (LSE-D, lower is better): single-person min distance; multi-person, the mean of the
+    # speaking people's Sync-D with the same weighting as the value
+    secondary = ("sync_d",)
     description = (
         "SyncNet v2 lip-sync confidence: Sync-C (LSE-C) against the clip audio for one person; "
         "Sync-C* (each person vs their own audio track, speaking windows only) for several."
@@ -648,7 +651,7 @@ class SyncC(Metric):
         )
         people: dict[str, Any] = {}
         per_value: dict[str, float | None] = {}
-        values, weights, failures = [], [], []
+        values, weights, dists, failures = [], [], [], []
         for k, (person, tracks) in enumerate(zip(ctx.clip.people, per_person)):
             need = self._need_for(state, k)
             n_speaking_windows = sum(need(j) for j in range(max(0, state.n_slots - sn.FRAMES_PER_WINDOW + 1))) \
@@ -670,6 +673,7 @@ class SyncC(Metric):
             else:
                 values.append(rec["value"])
                 weights.append(rec["n_windows"])
+                dists.append(rec["sync_d"])
             per_value[person.role] = rec.get("value")
             people[person.role] = rec
         details["people"] = people
@@ -683,10 +687,9 @@ class SyncC(Metric):
             )
         if not values:
             return ClipResult.failed(self.name, "nobody speaks in this clip", **details)
-        if self.sync_star_weighting == "window":
-            value = float(np.average(values, weights=weights))
-        else:
-            value = float(np.mean(values))
+        w = weights if self.sync_star_weighting == "window" else None
+        value = float(np.average(values, weights=w))
+        details["sync_d"] = float(np.average(dists, weights=w))
         return ClipResult(metric=self.name, value=value, per_person=per_value, details=details)
 
     def _score_person(self, state: _State, tracks: list[_Track], audio: np.ndarray, speaking: np.ndarray) -> dict:
@@ -694,7 +697,7 @@ class SyncC(Metric):
         mode = self.sync_star_mode
         if mode == "segment":
             return self._score_segments(emb, tracks, audio, speaking)
-        all_rows, kept_global, fconf_kept = [], [], []
+        all_rows, kept_global, fconf_kept, track_dists = [], [], [], []
         for t in tracks:
             a = _slots_audio(audio, t.start, t.end)
             n_win = sn.n_windows(t.n_slots, len(a))
@@ -706,8 +709,11 @@ class SyncC(Metric):
                 d, _ = _score_rows(emb, t.embeddings, a, t.n_slots, list(range(n_win)))
                 if d.shape[0] == 0:
                     continue
-                fconf = sn.framewise_confidence(d)
+                score = sn.score_distances(d)
+                fconf = sn.framewise_confidence(d, score)
                 fconf_kept.extend(float(fconf[w]) for w in kept)
+                if kept:
+                    track_dists.append((score.min_dist, len(kept)))
             kept_global.extend(t.start + w for w in kept)
         out: dict[str, Any] = {"kept_windows": _ranges(kept_global), "n_windows": len(kept_global)}
         if not kept_global:
@@ -718,9 +724,10 @@ class SyncC(Metric):
             s = sn.score_distances(torch.cat(all_rows))
             out.update(s.as_dict())
             out["value"] = s.confidence
-        else:
+        else:  # framewise: Sync-D of each track's own offset search, weighted by its kept windows
             out["value"] = float(np.mean(fconf_kept))
             out["sync_c"] = out["value"]
+            out["sync_d"] = float(np.average([d for d, _ in track_dists], weights=[n for _, n in track_dists]))
         out["n_windows"] = len(kept_global)
         return out
 

@@ -241,6 +241,8 @@ def test_sync_star_modes_equal_their_definitions(mode, two_person):
         assert people[role]["n_windows"] == n_rows
         values.append(expected)
     assert result.value == pytest.approx(np.mean(values), abs=1e-5)
+    assert result.details["sync_d"] == pytest.approx(np.mean([people[r]["sync_d"] for r in ("left", "right")]))
+    assert "sync_d" in SyncC.secondary
     if mode == "mask":  # only the kept windows were embedded: 34 + 37 + the dropped last window
         assert result.details["n_video_windows_embedded"] <= 34 + 37 + 1
 
