@@ -222,11 +222,14 @@ def decode_heatmaps(heat: np.ndarray) -> np.ndarray:
     flat = heat.reshape(p, -1).argmax(axis=1)
     ys, xs = np.divmod(flat, w)
     out = np.stack([xs, ys], axis=1).astype(np.float64) + 0.5
-    for i in range(p):
-        x, y = xs[i], ys[i]
-        if 0 < x < w - 1 and 0 < y < h - 1:
-            out[i, 0] += SUBPIXEL_STEP * np.sign(heat[i, y, x + 1] - heat[i, y, x - 1])
-            out[i, 1] += SUBPIXEL_STEP * np.sign(heat[i, y + 1, x] - heat[i, y - 1, x])
+    rows = np.arange(p)
+    inner = (xs > 0) & (xs < w - 1) & (ys > 0) & (ys < h - 1)
+    xl, xr = np.clip(xs - 1, 0, w - 1), np.clip(xs + 1, 0, w - 1)
+    yu, yd = np.clip(ys - 1, 0, h - 1), np.clip(ys + 1, 0, h - 1)
+    dx = np.sign(heat[rows, ys, xr] - heat[rows, ys, xl])
+    dy = np.sign(heat[rows, yd, xs] - heat[rows, yu, xs])
+    out[:, 0] += np.where(inner, SUBPIXEL_STEP * dx, 0.0)
+    out[:, 1] += np.where(inner, SUBPIXEL_STEP * dy, 0.0)
     return out
 
 
@@ -242,10 +245,16 @@ class FaceAlignmentBackend(LandmarkBackend):
     n_points = N_POINTS[FACE_ALIGNMENT]
 
     def __init__(self, device: str = "cpu", *, weights_path: str | os.PathLike | None = None,
-                 offline: bool | None = None, network=None):
+                 offline: bool | None = None, network=None, allow_tf32: bool = True):
         """``weights_path``: a FAN state dict to use instead of the registry's (it is then not
         checked against the registry); ``network``: an already built module with FAN's
-        input/output contract (tests)."""
+        input/output contract (tests). ``allow_tf32``: let CUDA convolutions use TF32 (the default;
+        recorded in ``describe()``). Measured on an H100 with a random full-size 2D-FAN-4
+        (``benchmarks/fan_backend_speed.py``): float32 matches the CPU exactly (heatmaps within
+        5e-6, every point identical) but cuDNN's float32 kernels are pathological for some batch
+        sizes (6 faces: 300-370 ms per batch against 16 ms with TF32); with TF32 the heatmaps
+        differ from the CPU's by ~1e-3 of their peak and 3.7% of the random network's points move
+        by a quarter heatmap cell. Pass False for bit-parity with the CPU."""
         torch, _, _ = _torch()
         self.device = device
         self.weights_file = None
@@ -259,6 +268,7 @@ class FaceAlignmentBackend(LandmarkBackend):
             network = load_fan(weights_path, device=device)
             self.weights_file = str(weights_path)
         self.net = network.eval().to(device)
+        self.allow_tf32 = bool(allow_tf32)
         self._torch = torch
 
     def locate(self, rgb: np.ndarray, boxes: Sequence[FaceBox | None], meshes) -> list[np.ndarray | None]:
@@ -269,7 +279,10 @@ class FaceAlignmentBackend(LandmarkBackend):
             return out
         crops, geoms = zip(*(crop_face(rgb, b) for _, b in todo))
         batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div_(255.0).to(self.device)
-        with torch.inference_mode():
+        # TF32 only if allowed (see __init__); cuDNN picks its fastest algorithm per batch size
+        # (benchmark=True; the batch size is the number of people, so it is tuned once per run)
+        with torch.inference_mode(), torch.backends.cudnn.flags(enabled=True, benchmark=True,
+                                                                allow_tf32=self.allow_tf32):
             heat = self.net(batch)
         if isinstance(heat, (list, tuple)):
             heat = heat[-1]
@@ -282,7 +295,8 @@ class FaceAlignmentBackend(LandmarkBackend):
     def describe(self) -> dict:
         from interactive_eyes.weights import get_spec
 
-        d = {"backend": self.name, "n_points": self.n_points, "weights": WEIGHTS_NAME, "url": get_spec(WEIGHTS_NAME).url}
+        d = {"backend": self.name, "n_points": self.n_points, "weights": WEIGHTS_NAME, "url": get_spec(WEIGHTS_NAME).url,
+             "tf32": self.allow_tf32}
         if self.weights_file:
             d["weights_file"] = self.weights_file
         if self.weights_sha256:

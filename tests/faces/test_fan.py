@@ -73,6 +73,9 @@ def test_decode_heatmaps_finds_gaussian_peaks_to_a_quarter_cell():
     got = fan.decode_heatmaps(heat)
     # argmax cell centre is within 0.5 cell; the quarter step towards the larger neighbour halves that
     assert np.max(np.abs(got - truth)) <= 0.25 + 1e-9
+    edge = np.zeros((1, 64, 64))
+    edge[0, 10, 0], edge[0, 10, 1], edge[0, 11, 0] = 1.0, 0.5, 0.9  # a maximum on the border: no step
+    np.testing.assert_array_equal(fan.decode_heatmaps(edge), [[0.5, 10.5]])
 
 
 class RedChannelNet(torch.nn.Module):
