@@ -428,7 +428,7 @@ class SyncC(Metric):
         if self._model is not None:
             return None
         try:
-            from interactive_eyes.weights import WeightsError, is_offline, resolve
+            from interactive_eyes.weights import WeightsError, resolve
         except ImportError as exc:  # pragma: no cover - foundation always present
             return f"weights registry unavailable ({exc})"
         if self.weights_path is not None:
@@ -436,10 +436,10 @@ class SyncC(Metric):
         names = ["syncnet_v2"] + (["s3fd"] if self.detector == "s3fd" and self.s3fd_weights_path is None else [])
         for name in names:
             try:
-                resolve(name, offline=True)
+                # downloads once when online (verified, cached); offline it only looks
+                resolve(name)
             except WeightsError as exc:
-                if is_offline():
-                    return str(exc)
+                return str(exc)
         return None
 
     def check(self, ctx: ClipContext) -> str | None:

@@ -30,18 +30,20 @@ def _load_benchmark(manifest):
 @click.option("--limit", type=int, help="Only the first N clips (marks the run partial).")
 @click.option("--interactivity-mode", type=click.Choice(["corrected", "paper"]), default=None,
               help="Interactivity mode (default: the metric's own default, corrected).")
+@click.option("--sync-star-mode", type=click.Choice(["mask", "segment", "framewise"]), default=None,
+              help="How Sync-C* restricts each person to their speaking time (default: mask; docs/sync.md).")
 @click.option("--landmarks", "landmark_backend", default="mediapipe", show_default=True,
               help="Landmark backend for face-based metrics.")
 @click.option("--reference", "references", multiple=True, type=click.Path(exists=True),
               help="Reference set for FID/FVD: a folder of real videos/images (both), or a statistics .npz from "
                    "`ie-bench stats` (the metric it was made for). Repeatable.")
 @click.option("--option", "extra", multiple=True, metavar="METRIC.KEY=VALUE",
-              help="Any metric option, e.g. --option sync.mode=segment (repeatable).")
+              help="Any metric constructor option, e.g. --option fid.frame_stride=5 (repeatable).")
 @click.option("--allow-silent", is_flag=True, help="Score videos without an audio stream (video-only metrics).")
 @click.option("--overwrite", is_flag=True, help="Recompute everything instead of resuming.")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json instead of the table.")
 def score(generated_dir, metrics, root, manifest, out, device, workers, clips, limit, interactivity_mode,
-          landmark_backend, references, extra, allow_silent, overwrite, as_json):
+          sync_star_mode, landmark_backend, references, extra, allow_silent, overwrite, as_json):
     """Score a folder of <clip_id>.mp4 videos; resumes unless --overwrite."""
     import json
 
@@ -52,6 +54,8 @@ def score(generated_dir, metrics, root, manifest, out, device, workers, clips, l
     metric_options: dict[str, dict] = {}
     if interactivity_mode:
         metric_options.setdefault("interactivity", {})["mode"] = interactivity_mode
+    if sync_star_mode:
+        metric_options.setdefault("sync", {})["sync_star_mode"] = sync_star_mode
     ref_by_metric: dict[str, str] = {}
     for ref in references:
         for name in ("fid", "fvd"):
@@ -88,7 +92,7 @@ def score(generated_dir, metrics, root, manifest, out, device, workers, clips, l
             limit=limit,
             overwrite=overwrite,
         )
-    except (KeyError, FileNotFoundError) as exc:
+    except (KeyError, FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc).strip("'\"")) from None
     if as_json:
         click.echo(json.dumps(results, indent=2))

@@ -63,16 +63,21 @@ def build_metrics(names: list[str], options: EngineOptions):
     """Instantiate metrics from the registry (lazy imports; did-you-mean on unknown names)."""
     from interactive_eyes.metrics import METRICS
 
+    import inspect
+
     metrics = []
     for name in names:
         cls = METRICS.get(name)
         kwargs = dict(options.metric_options.get(name, {}))
-        kwargs.setdefault("device", options.device)
-        try:
-            metrics.append(cls(**kwargs))
-        except TypeError:
-            kwargs.pop("device")
-            metrics.append(cls(**kwargs))
+        accepted = inspect.signature(cls.__init__).parameters
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+        if "device" in accepted or takes_any:
+            kwargs.setdefault("device", options.device)
+        unknown = sorted(k for k in kwargs if k not in accepted and not takes_any)
+        if unknown:
+            known = sorted(k for k in accepted if k not in ("self", "device") and not k.startswith("_"))
+            raise ValueError(f"metric {name}: unknown option(s) {', '.join(unknown)} (options: {', '.join(known)})")
+        metrics.append(cls(**kwargs))
     return metrics
 
 
@@ -165,10 +170,9 @@ def analyze_clip(
     )
     active: dict[str, tuple[Any, Any]] = {}
     for m in metrics:
-        reason = None
-        if "video_audio" in m.needs and not info.has_audio:
-            reason = f"{video_path}: no audio stream"
-        reason = reason or _safe(lambda: m.check(ctx), m.name)
+        # whether a metric can do without the video's audio (Sync-C* uses the people's own
+        # tracks) is the metric's own check()
+        reason = _safe(lambda: m.check(ctx), m.name)
         if reason:
             results[m.name] = ClipResult.failed(m.name, reason)
             continue

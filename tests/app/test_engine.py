@@ -192,3 +192,9 @@ def test_reference_sets_reach_the_set_level_step(gen, fake_metrics, tmp_path):
     bad = engine.score(gen, benchmark=bench, metrics=["luma_ref"], progress=False,
                        options=engine.EngineOptions(references={"luma_ref": str(tmp_path / "nothing.npz")}))
     assert "reference" in bad["skipped_metrics"]["luma_ref"]
+
+
+def test_unknown_metric_option_is_a_one_line_error(gen, fake_metrics):
+    with pytest.raises(ValueError, match=r"metric mean_luma: unknown option\(s\) scal \(options: scale\)"):
+        engine.score(gen, benchmark=small_manifest(), metrics=["mean_luma"], progress=False,
+                     options=engine.EngineOptions(metric_options={"mean_luma": {"scal": 2}}))
