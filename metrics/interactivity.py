@@ -471,7 +471,6 @@ class Interactivity(Metric):
 
     def _finish_corrected(self, state, boxes, points, present, fps, base) -> ClipResult:
         clip = state.ctx.clip
-        n = clip.n_people
         t_n = len(state.index)
         times = np.asarray(state.time)
         sides = np.where(present, np.maximum(boxes[:, :, 2] - boxes[:, :, 0], boxes[:, :, 3] - boxes[:, :, 1]), np.nan)

@@ -45,15 +45,12 @@ presence score passes MediaPipe's threshold, and reports no score itself).
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from interactive_eyes.faces.types import FaceBox, iou
-
-log = logging.getLogger(__name__)
 
 # Gated assignment (re-acquisition): a face can be person k's only if
 #   |centre - last centre| / last side + |log(side / last side)|  <=  GATE_BASE + GATE_PER_MISS * missed

@@ -33,11 +33,9 @@ def test_unknown_backend_suggests_a_name():
 
 
 def test_insightface_missing_names_the_package_to_install():
-    try:
-        import insightface  # noqa: F401
-    except ImportError:
-        pass
-    else:  # pragma: no cover - only where the optional extra is installed
+    import importlib.util
+
+    if importlib.util.find_spec("insightface") is not None:  # pragma: no cover - optional extra installed
         pytest.skip("insightface is installed here")
     with pytest.raises(ImportError, match=r"insightface==0\.7\.3"):
         lmk.load_backend("insightface")
@@ -73,3 +71,48 @@ def test_mediapipe_points_are_eyebrows_above_eyes_left_to_right():
         lo, hi = sorted((eye[0, 0], eye[3, 0]))
         assert np.all((eye[[1, 2, 4, 5], 0] > lo) & (eye[[1, 2, 4, 5], 0] < hi))
         assert eye[[1, 2], 1].mean() < eye[[4, 5], 1].mean()  # upper lid above lower lid
+
+
+def test_insightface_backend_calls_the_package_as_the_script_did(monkeypatch):
+    """The real code path, with a stand-in ``insightface.app.FaceAnalysis`` recording its calls."""
+    import sys
+    import types
+
+    calls = {}
+
+    class FakeFace:
+        def __init__(self, box, value):
+            self.bbox = np.array(box, dtype=np.float32)
+            self.det_score = 0.9
+            self.landmark_2d_106 = np.full((106, 2), value, dtype=np.float32)
+
+    class FakeAnalysis:
+        def __init__(self, name, root, allowed_modules, providers):
+            calls["init"] = dict(name=name, allowed_modules=allowed_modules, providers=providers)
+
+        def prepare(self, ctx_id, det_thresh, det_size):
+            calls["prepare"] = dict(ctx_id=ctx_id, det_thresh=det_thresh, det_size=det_size)
+
+        def get(self, img):
+            calls["image"] = img
+            return [FakeFace((300, 10, 400, 110), 2.0), FakeFace((0, 0, 100, 100), 1.0)]
+
+    app = types.ModuleType("insightface.app")
+    app.FaceAnalysis = FakeAnalysis
+    pkg = types.ModuleType("insightface")
+    pkg.app = app
+    monkeypatch.setitem(sys.modules, "insightface", pkg)
+    monkeypatch.setitem(sys.modules, "insightface.app", app)
+
+    rgb = np.zeros((120, 420, 3), np.uint8)
+    rgb[..., 0] = 255  # pure red, so the colour order handed over is visible
+    backend = lmk.load_backend("insightface")
+    assert calls["prepare"] == dict(ctx_id=-1, det_thresh=0.2, det_size=(640, 640))
+    assert calls["init"]["name"] == "buffalo_l" and "landmark_2d_106" in calls["init"]["allowed_modules"]
+    out = backend.locate(rgb, [FaceBox(5, 0, 100, 95), FaceBox(310, 10, 400, 100)], [None, None])
+    assert calls["image"][0, 0].tolist() == [255, 0, 0]  # RGB, as the AnyTalker script fed it
+    assert out[0][0, 0] == 1.0 and out[1][0, 0] == 2.0 and out[0].shape == (106, 2)
+    bgr = lmk.load_backend("insightface", script_colour_order=False)
+    bgr.locate(rgb, [None, None], [None, None])
+    assert calls["image"][0, 0].tolist() == [0, 0, 255]
+    assert backend.describe()["colour_order"] == "rgb (script)"

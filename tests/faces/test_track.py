@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from interactive_eyes.faces.synthetic import ASTRONAUT_FACE_CENTER, Pose, Shot, astronaut
+from interactive_eyes.faces.synthetic import ASTRONAUT_FACE_CENTER, Shot, astronaut
 from interactive_eyes.faces.track import FaceTracker, assign, assignment_cost
 from interactive_eyes.faces.types import FaceBox
 
