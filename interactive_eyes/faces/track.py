@@ -29,8 +29,11 @@ How people are found and followed
    centre in face sides plus the absolute log size ratio, gated: 0.6 face sides for a person
    seen in the previous frame, growing by 0.1 per missed frame up to 3.
 4. **Failure** (``summary().status == 'failed'`` with a one-line reason) only when the clip
-   cannot be scored: no frame ever shows N faces, or a person is found in fewer than half of the
-   frames (``min_visible_fraction``). Missed frames alone never fail a clip.
+   cannot be scored: no frame ever shows N faces; more than N faces in at least half of the
+   frames on which faces are counted (every detector pass, and once every 24 frames while
+   everyone is followed), so that which N are the people is undecidable; or a person is found in
+   fewer than half of the frames (``min_visible_fraction``). Missed frames and a stray extra face
+   in a few frames never fail a clip.
 5. **Large frames** (longer side above 1280 px) are processed on an area-reduced copy and every
    box and landmark is mapped back to full-resolution pixels: the models read faces at
    128x128 (detector) and 192x192 (mesh), so a 1280 px frame still holds every face of a
@@ -75,6 +78,13 @@ HELD_IOU = 0.3
 MAX_SIDE = 1280
 # A clip fails when a person is found in fewer than this fraction of its frames.
 MIN_VISIBLE_FRACTION = 0.5
+# Faces are counted on every frame the detector pass runs (binding, re-acquisition) and, while
+# everyone is followed, on every COUNT_EVERY-th frame (about once a second; ~0.2 ms/frame). A clip
+# whose counted frames show more faces than people at least MAX_EXTRA_FACE_FRACTION of the time
+# fails: the video holds a person the manifest does not, and which N of them are "the people"
+# cannot be decided. A stray face in a few frames does not fail it.
+COUNT_EVERY = 24
+MAX_EXTRA_FACE_FRACTION = 0.5
 
 _UNREACHABLE = 1e6
 
@@ -91,8 +101,9 @@ class TrackSummary:
     n_missing: tuple[int, ...]  # gaps per person (frames before binding included)
     bound_at: int | None  # frame index at which people were bound left to right
     binding_centers: tuple[tuple[float, float], ...]  # each person's face centre at binding
-    max_faces: int  # most faces the detector pass found in one frame
-    n_detector_frames: int  # frames on which the detector pass ran (binding, re-acquisition)
+    max_faces: int  # most faces the detector pass found in one frame (it looks for at most N + 1)
+    n_detector_frames: int  # frames on which the detector pass ran (binding, re-acquisition, counting)
+    n_extra_face_frames: int  # of those, frames with more faces than people
     n_roi_moves: tuple[int, ...]  # times each person's ROI was re-placed
     landmark_backend: str | None
     n_landmarks: int | None  # K, points per face of the landmark backend
@@ -171,6 +182,8 @@ class FaceTracker:
         self._n_frames = 0
         self._max_faces = 0
         self._detector_frames = 0
+        self._extra_face_frames = 0
+        self._detected_this_frame = False
 
     @property
     def n_landmarks(self) -> int | None:
@@ -188,6 +201,7 @@ class FaceTracker:
             raise ValueError(f"expected an H x W x 3 RGB frame, got shape {rgb.shape}")
         frame_index = self._n_frames
         self._n_frames += 1
+        self._detected_this_frame = False
         work, factor = self._reduce(rgb)
 
         meshes: list[np.ndarray | None] = [None] * self.n_people
@@ -201,6 +215,8 @@ class FaceTracker:
             self._follow(work, factor, meshes)
             if any(m is None for m in meshes):
                 self._reacquire(work, factor, meshes)
+            elif (frame_index - self._bound_at) % COUNT_EVERY == 0:
+                self._detect(work)  # only to count faces
 
         boxes: list[FaceBox | None] = []
         for p, m in zip(self._people, meshes):
@@ -229,8 +245,11 @@ class FaceTracker:
         return work, w / size[0]
 
     def _detect(self, work: np.ndarray) -> list[np.ndarray]:
-        self._detector_frames += 1
         found = self._detector.locate(work)
+        if not self._detected_this_frame:
+            self._detected_this_frame = True
+            self._detector_frames += 1
+            self._extra_face_frames += len(found) > self.n_people
         self._max_faces = max(self._max_faces, len(found))
         return found
 
@@ -323,6 +342,10 @@ class FaceTracker:
         elif self._bound_at is None:
             reason = (f"fewer faces than people: at most {self._max_faces} of {self.n_people} faces found "
                       f"in any of {n} frames")
+        elif self._extra_face_frames >= MAX_EXTRA_FACE_FRACTION * self._detector_frames:
+            reason = (f"more faces than people: {self._max_faces} faces for {self.n_people} "
+                      f"{'person' if self.n_people == 1 else 'people'} in {self._extra_face_frames} of "
+                      f"{self._detector_frames} frames counted")
         else:
             for k, f in enumerate(found):
                 if f < self.min_visible_fraction * n:
@@ -340,6 +363,7 @@ class FaceTracker:
             binding_centers=self._binding,
             max_faces=self._max_faces,
             n_detector_frames=self._detector_frames,
+            n_extra_face_frames=self._extra_face_frames,
             n_roi_moves=tuple(p.roi_moves for p in self._people),
             landmark_backend=self.landmark_backend,
             n_landmarks=self.n_landmarks,

@@ -171,3 +171,19 @@ def test_assignment_is_gated_and_optimal():
     # ... but within reach of one missing for 5 frames (0.6 + 5 x 0.1)
     assert assign(last[:1], [5], far) == [0]
     assert assign(last, [0, 0], []) == [None, None]
+
+
+def test_more_faces_than_people_fails_only_when_it_persists(photo, patches):
+    a, b = patches
+    small = Shot(photo, zoom=1.25, size=(200, 200)).render()
+    two = compose((900, 360), [(a, (20, 50)), (b, (600, 50))])
+    three = compose((900, 360), [(a, (20, 50)), (small, (320, 80)), (b, (600, 50))])
+    with FaceTracker(2) as tr:  # a third person throughout: which two are "the people"?
+        _, summary = run(tr, [three] * 30)
+    assert summary.status == "failed"
+    assert summary.reason == "more faces than people: 3 faces for 2 people in 2 of 2 frames counted"
+    # faces are counted on frames 0, 24 and 48 while everyone is followed; one stray face is fine
+    frames = [three if k == 24 else two for k in range(50)]
+    with FaceTracker(2) as tr:
+        _, summary = run(tr, frames)
+    assert summary.status == "ok" and summary.n_detector_frames == 3 and summary.n_extra_face_frames == 1
