@@ -146,7 +146,7 @@ def analyze_clip(
     its own code) gets a ``failed`` result with a one-line reason, and the others go on.
     """
     from interactive_eyes.media.errors import MediaError
-    from interactive_eyes.media.video import iter_frames, probe
+    from interactive_eyes.media.video import iter_frames_prefetch, probe
     from interactive_eyes.metrics.base import ClipContext, ClipResult, FrameData
 
     options = options or EngineOptions()
@@ -190,7 +190,7 @@ def analyze_clip(
 
     n_frames = 0
     try:
-        for frame in iter_frames(video_path):
+        for frame in iter_frames_prefetch(video_path):
             faces, landmarks = (tracker.update(frame.rgb, frame.time) if tracker else ((), None))
             fd = FrameData(
                 index=frame.index,

@@ -253,3 +253,53 @@ def _encode_audio(out, astream, audio: np.ndarray, rate: int) -> None:
             out.mux(packet)
     for packet in astream.encode():
         out.mux(packet)
+
+
+def iter_frames_prefetch(path: str | os.PathLike, *, depth: int = 8, max_side: int | None = None) -> Iterator[Frame]:
+    """``iter_frames`` decoded one step ahead in a background thread (FFmpeg releases the GIL).
+
+    On a machine with a spare core this hides decoding behind the per-frame work of the caller
+    (face tracks and metrics). At most ``depth`` frames wait in the queue, so memory stays
+    bounded; an error in the decoder is raised in the caller at the frame where it happened.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    end = object()
+
+    def produce():
+        try:
+            for frame in iter_frames(path, max_side=max_side):
+                while not stop.is_set():
+                    try:
+                        q.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            item = end
+        except BaseException as exc:  # handed to the consumer
+            item = exc
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    worker = threading.Thread(target=produce, name="ie-bench-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)

@@ -130,3 +130,21 @@ def test_real_clip_probe(interact_11):
     assert (info.width, info.height, info.n_frames) == (832, 448, 205)
     assert info.fps == pytest.approx(24.0)
     assert info.audio_duration == pytest.approx(8.597, abs=1e-3)
+
+
+def test_prefetch_yields_the_same_frames_and_errors(tmp_path):
+    from interactive_eyes.media.video import iter_frames_prefetch
+
+    path = write_video(tmp_path / "p.mp4", _frames(30), 25)
+    a = [(f.index, f.time, f.rgb.sum()) for f in iter_frames(path)]
+    b = [(f.index, f.time, f.rgb.sum()) for f in iter_frames_prefetch(path, depth=2)]
+    assert a == b
+    # stopping early does not hang the decoder thread
+    it = iter_frames_prefetch(path, depth=1)
+    next(it)
+    it.close()
+    data = path.read_bytes()
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(MediaError):
+        list(iter_frames_prefetch(bad))
