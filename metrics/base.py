@@ -172,3 +172,40 @@ class Metric:
     def reduce(self, stats: list[dict[str, np.ndarray]], reference: dict[str, np.ndarray] | None = None) -> SetResult:
         """Set-level metrics: merge clips' sufficient statistics (exactly) and compute the value."""
         raise NotImplementedError(f"{self.name} is not a set-level metric")
+
+
+class RegistryWeights:
+    """Mixin for a metric whose model file comes from the weights registry.
+
+    Set ``weights_name`` (a ``interactive_eyes.weights.WEIGHTS`` entry) and give the instance
+    ``weights_path`` (a user-supplied file, or None) and ``offline`` (None: ``$IE_BENCH_OFFLINE``).
+    The file is resolved once (downloaded and verified when online), its sha256 goes into the
+    cache key, and a file that cannot be had makes the metric unavailable with the registry's
+    one-line reason.
+    """
+
+    weights_name: ClassVar[str]
+    weights_path: str | None = None
+    offline: bool | None = None
+    _path: Path | None = None
+
+    def _weights_file(self) -> Path:
+        if self._path is None:
+            from interactive_eyes.weights import resolve
+
+            self._path = resolve(self.weights_name, offline=self.offline, path=self.weights_path)
+        return self._path
+
+    def weights(self) -> dict[str, str]:
+        from interactive_eyes.weights import file_sha256
+
+        return {self.weights_name: file_sha256(self._weights_file())}
+
+    def unavailable(self) -> str | None:
+        from interactive_eyes.weights import WeightsError
+
+        try:
+            self._weights_file()
+        except WeightsError as exc:
+            return str(exc)
+        return None

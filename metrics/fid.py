@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from interactive_eyes.metrics.base import ClipContext, ClipResult, FrameData, Metric, SetResult
+from interactive_eyes.metrics.base import ClipContext, ClipResult, FrameData, Metric, RegistryWeights, SetResult
 from interactive_eyes.stats.frechet import GaussianStats, SampleSizeWarning, frechet_distance, sample_size_problem
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,8 @@ def frames_to_tensor(frames: list[np.ndarray]):
     return batch.float().div(255.0)
 
 
-class FID(Metric):
+class FID(RegistryWeights, Metric):
+    weights_name = WEIGHTS_NAME
     name = "fid"
     version = "1"
     higher_is_better = False
@@ -115,27 +116,6 @@ class FID(Metric):
         return {"backend": "pytorch-fid", "extractor": EXTRACTOR, "dims": self.dims,
                 "frame_stride": self.frame_stride, "pool": "all sampled frames of all clips",
                 "resize": "bilinear 299x299 inside the network, align_corners=False, no antialias, no crop"}
-
-    def _weights_file(self) -> Path:
-        if self._path is None:
-            from interactive_eyes.weights import resolve
-
-            self._path = resolve(WEIGHTS_NAME, offline=self.offline, path=self.weights_path)
-        return self._path
-
-    def weights(self) -> dict[str, str]:
-        from interactive_eyes.weights import file_sha256
-
-        return {WEIGHTS_NAME: file_sha256(self._weights_file())}
-
-    def unavailable(self) -> str | None:
-        from interactive_eyes.weights import WeightsError
-
-        try:
-            self._weights_file()
-        except WeightsError as exc:
-            return str(exc)
-        return None
 
     def reference_meta(self) -> dict[str, str]:
         """What a reference ``.npz`` must record to be comparable with this run."""

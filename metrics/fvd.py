@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from interactive_eyes.metrics.base import ClipContext, ClipResult, FrameData, Metric, SetResult
+from interactive_eyes.metrics.base import ClipContext, ClipResult, FrameData, Metric, RegistryWeights, SetResult
 from interactive_eyes.stats.frechet import GaussianStats, SampleSizeWarning, frechet_distance, sample_size_problem
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,8 @@ def clips_to_tensor(clips: list[np.ndarray]):
     return batch.permute(0, 4, 1, 2, 3).float()
 
 
-class FVD(Metric):
+class FVD(RegistryWeights, Metric):
+    weights_name = WEIGHTS_NAME
     name = "fvd"
     version = "1"
     higher_is_better = False
@@ -91,27 +92,6 @@ class FVD(Metric):
                 "max_clips_per_video": self.max_clips_per_video,
                 "detector_kwargs": dict(DETECTOR_KWARGS),
                 "frames": "full frames, uint8 range, resized to 224x224 by the detector, no crop"}
-
-    def _weights_file(self) -> Path:
-        if self._path is None:
-            from interactive_eyes.weights import resolve
-
-            self._path = resolve(WEIGHTS_NAME, offline=self.offline, path=self.weights_path)
-        return self._path
-
-    def weights(self) -> dict[str, str]:
-        from interactive_eyes.weights import file_sha256
-
-        return {WEIGHTS_NAME: file_sha256(self._weights_file())}
-
-    def unavailable(self) -> str | None:
-        from interactive_eyes.weights import WeightsError
-
-        try:
-            self._weights_file()
-        except WeightsError as exc:
-            return str(exc)
-        return None
 
     def reference_meta(self) -> dict[str, str]:
         return {"metric": self.name, "extractor": EXTRACTOR, "dims": str(FEATURE_DIM),

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from interactive_eyes.app.store import ResultStore, dumps, save_npz_atomic
+from interactive_eyes.download import sha256_file as file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -89,17 +90,6 @@ def metric_names(requested: list[str] | None = None) -> list[str]:
             METRICS.get(n)  # raises with a suggestion on unknown names
         return list(requested)
     return METRICS.names()
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(chunk)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
 
 
 def clip_fingerprint(clip) -> str:
@@ -378,7 +368,7 @@ def score(
     for m in instances:
         reason = None
         if "reference" in m.needs and not options.references.get(m.name):
-            reason = f"needs a reference set: --reference stats.npz (from `ie-bench stats`) or a folder of real videos"
+            reason = "needs a reference set: --reference stats.npz (from `ie-bench stats`) or a folder of real videos"
         reason = reason or m.unavailable()
         if reason is None and "person_audio" in m.needs and not root.is_dir():
             reason = f"per-person audio needs the data root {root} (ie-bench data fetch, or --root)"

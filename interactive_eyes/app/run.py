@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import json
 import logging
 import os
 import traceback
 from pathlib import Path
 from typing import Any, Iterable
+
+from interactive_eyes.download import sha256_file as _sha256
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +42,6 @@ class RunError(RuntimeError):
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def reference_frame_candidates(clip_id: str, reference_frames=None, data_root=None) -> list[Path]:

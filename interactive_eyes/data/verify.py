@@ -36,6 +36,7 @@ import numpy as np
 
 from interactive_eyes.data.manifest import Benchmark, Clip, Person
 from interactive_eyes.data.paths import audio_candidates
+from interactive_eyes.download import sha256_file
 
 # Track length vs the manifest: the issue's bound (±0.05 s). A truncated or padded track, or a
 # track of the wrong clip, is off by far more; resampled/re-encoded copies are within a few ms.
@@ -95,16 +96,6 @@ class FilesReport:
         return [c for c in self.checks if c.kind == kind]
 
 
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def check_track(root: str | os.PathLike, clip: Clip, person: Person) -> FileCheck:
     """Presence, decodability, PCM hash and length of one person's audio track."""
     from interactive_eyes.media.audio import pcm_sha256
@@ -146,7 +137,7 @@ def check_annotation(root: str | os.PathLike, benchmark: Benchmark) -> FileCheck
         return FileCheck(None, "annotation", rel, "missing", "released annotation file not found", str(path))
     want = benchmark.source.get("annotation_sha256")
     if want:
-        got = _file_sha256(path)
+        got = sha256_file(path)
         if got != want:
             return FileCheck(None, "annotation", rel, "mismatch",
                              f"sha256 {got[:12]}..., release {want[:12]}...", str(path))
@@ -165,7 +156,7 @@ def check_video(root: str | os.PathLike, clip: Clip) -> FileCheck | None:
         return FileCheck(clip.id, "video", clip.video, "absent", "not fetched (optional)", str(path))
     want = RELEASED_VIDEO_SHA256.get(clip.video)
     if want:
-        got = _file_sha256(path)
+        got = sha256_file(path)
         if got != want:
             return FileCheck(clip.id, "video", clip.video, "mismatch",
                              f"sha256 {got[:12]}..., release {want[:12]}...", str(path))

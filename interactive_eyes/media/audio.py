@@ -52,7 +52,6 @@ def load_audio(
         stream = _audio_stream(container, path)
         native_rate = stream.codec_context.sample_rate or stream.rate
         rate = int(sample_rate or native_rate)
-        channels = stream.codec_context.channels
         # Resample in float keeping every channel; the downmix is done below as a plain channel
         # mean. (Letting swresample downmix would scale stereo->mono by 0.707 per channel for
         # float output but by 0.5 for int16 output: the two dtypes would disagree.)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import small_manifest, write_clip
+from app_helpers import small_manifest, write_clip
 
 from interactive_eyes.app import engine
 from interactive_eyes.app.results import format_table
@@ -129,7 +129,7 @@ def test_workers_give_the_same_results(gen, fake_metrics, tmp_path):
 KILL_SCRIPT = """
 import sys, time
 sys.path.insert(0, {tests!r})
-from conftest import small_manifest
+from app_helpers import small_manifest
 import _fake_metrics as fm
 from interactive_eyes.metrics import METRICS
 from interactive_eyes.app import engine

@@ -7,7 +7,7 @@ import io
 
 import pytest
 from click.testing import CliRunner
-from conftest import small_manifest, write_clip
+from app_helpers import small_manifest, write_clip
 
 from interactive_eyes.app import engine
 from interactive_eyes.app.cli import main

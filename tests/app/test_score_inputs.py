@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import small_manifest
+from app_helpers import small_manifest
 
 from interactive_eyes.app import engine
 from interactive_eyes.app.demo import reference_frame
