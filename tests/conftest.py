@@ -10,7 +10,8 @@ import pytest
 
 def _test_data() -> Path | None:
     value = os.environ.get("IE_BENCH_TEST_DATA")
-    return Path(value) if value else None
+    # absolute: tests build data roots of symlinks into the shared data, and CI passes a relative path
+    return Path(value).resolve() if value else None
 
 
 @pytest.fixture(scope="session")
