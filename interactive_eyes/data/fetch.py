@@ -30,7 +30,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from interactive_eyes.data.manifest import Benchmark, Clip
-from interactive_eyes.data.verify import RELEASED_VIDEO_SHA256, select_clips
+from interactive_eyes.data.release import RELEASED_VIDEO_SHA256
+from interactive_eyes.data.verify import select_clips
 
 RAW_URL = "https://raw.githubusercontent.com/{repository}/{commit}/{folder}/{path}"
 

@@ -26,6 +26,12 @@ ANNOTATION_FILE = "speaker_duration.json"
 TIMECODE_FPS = 30
 N_CLIPS = 29
 
+# sha256 of released files the manifest does not pin (from the release's original_sha256 list):
+# the real ground-truth video of clip 11, shipped as benchmark/interact_11.mp4.
+RELEASED_VIDEO_SHA256 = {
+    "interact_11.mp4": "72089b75a338c5c6c330e76fed3320e0c2e9c65d951f79fdf3957c414a3c9642",
+}
+
 # The release has no per-clip prompts; AnyTalker's own example for clip 11 (its 2p-0 input) uses
 # this caption, so it serves as the one generic two-person prompt.
 GENERIC_PROMPT = "The two people are talking to each other."

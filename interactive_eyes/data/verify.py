@@ -36,6 +36,7 @@ import numpy as np
 
 from interactive_eyes.data.manifest import Benchmark, Clip, Person
 from interactive_eyes.data.paths import audio_candidates
+from interactive_eyes.data.release import RELEASED_VIDEO_SHA256
 from interactive_eyes.download import sha256_file
 
 # Track length vs the manifest: the bound (±0.05 s). A truncated or padded track, or a
@@ -48,11 +49,6 @@ VAD_MEDIAN_TOLERANCE = 0.05
 # Silero VAD runs at 16 kHz (its two supported rates are 8 and 16 kHz).
 VAD_SAMPLE_RATE = 16000
 
-# sha256 of released files the manifest does not pin (from the release's original_sha256 list):
-# the real ground-truth video of clip 11, shipped as benchmark/interact_11.mp4.
-RELEASED_VIDEO_SHA256 = {
-    "interact_11.mp4": "72089b75a338c5c6c330e76fed3320e0c2e9c65d951f79fdf3957c414a3c9642",
-}
 
 
 # --------------------------------------------------------------------------- files
