@@ -28,14 +28,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from interactive_eyes.metrics.base import ClipContext, ClipResult, FrameData, Metric, RegistryWeights, SetResult
-from interactive_eyes.stats.frechet import GaussianStats, SampleSizeWarning, frechet_distance, sample_size_problem
+from interactive_eyes.stats.frechet import GaussianStats, frechet_to_reference
 
 log = logging.getLogger(__name__)
 
@@ -189,19 +188,8 @@ class FID(RegistryWeights, Metric):
             raise ValueError(f"fid: reference statistics are {mu_r.shape[0]}-d, this run is {self.dims}-d")
         details: dict[str, Any] = {"n_generated": gen.count, "n_reference": n_ref, "n_clips": len(parts),
                                    "dims": self.dims, "frame_stride": self.frame_stride}
-        problems = {}
-        for label, n in (("generated", gen.count), ("reference", n_ref)):
-            msg = sample_size_problem(n, self.dims) if n is not None else None
-            if msg:
-                problems[label] = msg
-                warnings.warn(f"fid: {label} set: {msg}", SampleSizeWarning, stacklevel=2)
-        if gen.count < 2:
-            return SetResult(value=None, n_samples=gen.count, details={**details, "reason": problems.get("generated")})
-        if problems:
-            details["sample_size_warning"] = problems
-        res = frechet_distance(gen.mean, gen.cov, mu_r, sigma_r)
-        details["frechet"] = res.to_dict()
-        return SetResult(value=float(res.value), n_samples=gen.count, details=details)
+        value, details = frechet_to_reference("fid", gen, mu_r, sigma_r, n_ref, self.dims, details)
+        return SetResult(value=value, n_samples=gen.count, details=details)
 
     # -- reference sets -----------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from interactive_eyes.metrics.base import ClipContext, ClipResult, FrameData, Metric, RegistryWeights, SetResult
-from interactive_eyes.stats.frechet import GaussianStats, SampleSizeWarning, frechet_distance, sample_size_problem
+from interactive_eyes.stats.frechet import GaussianStats, frechet_to_reference
 
 log = logging.getLogger(__name__)
 
@@ -171,19 +171,8 @@ class FVD(RegistryWeights, Metric):
             raise ValueError(f"fvd: reference statistics are {mu_r.shape[0]}-d, expected {FEATURE_DIM}-d")
         details: dict[str, Any] = {"n_clips_generated": gen.count, "n_clips_reference": n_ref,
                                    "n_videos": len(parts), "clip_len": self.clip_len}
-        problems = {}
-        for label, n in (("generated", gen.count), ("reference", n_ref)):
-            msg = sample_size_problem(n, FEATURE_DIM) if n is not None else None
-            if msg:
-                problems[label] = msg
-                warnings.warn(f"fvd: {label} set: {msg}", SampleSizeWarning, stacklevel=2)
-        if gen.count < 2:
-            return SetResult(value=None, n_samples=gen.count, details={**details, "reason": problems.get("generated")})
-        if problems:
-            details["sample_size_warning"] = problems
-        res = frechet_distance(gen.mean, gen.cov, mu_r, sigma_r)
-        details["frechet"] = res.to_dict()
-        return SetResult(value=float(res.value), n_samples=gen.count, details=details)
+        value, details = frechet_to_reference("fvd", gen, mu_r, sigma_r, n_ref, FEATURE_DIM, details)
+        return SetResult(value=value, n_samples=gen.count, details=details)
 
     # -- reference sets -----------------------------------------------------------------------
 

@@ -291,3 +291,25 @@ def load_mu_sigma(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         if "mu" not in z.files or "sigma" not in z.files:
             raise ValueError(f"{p}: no 'mu'/'sigma' arrays (found {', '.join(z.files)})")
         return np.asarray(z["mu"], np.float64), np.asarray(z["sigma"], np.float64)
+
+
+def frechet_to_reference(metric: str, gen: "GaussianStats", mu_r: np.ndarray, sigma_r: np.ndarray,
+                         n_ref: int | None, dims: int, details: dict) -> tuple[float | None, dict]:
+    """The set-level step FID and FVD share: sample-size checks (warned and recorded), then the
+    Fréchet distance of the generated statistics to the reference. Returns (value, details);
+    value is None with a reason when fewer than 2 generated samples exist."""
+    import warnings
+
+    problems = {}
+    for label, n in (("generated", gen.count), ("reference", n_ref)):
+        msg = sample_size_problem(n, dims) if n is not None else None
+        if msg:
+            problems[label] = msg
+            warnings.warn(f"{metric}: {label} set: {msg}", SampleSizeWarning, stacklevel=3)
+    if gen.count < 2:
+        return None, {**details, "reason": problems.get("generated")}
+    if problems:
+        details["sample_size_warning"] = problems
+    res = frechet_distance(gen.mean, gen.cov, mu_r, sigma_r)
+    details["frechet"] = res.to_dict()
+    return float(res.value), details
