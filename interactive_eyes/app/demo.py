@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -48,16 +47,6 @@ def speech_like(duration: float, segments: list[tuple[float, float]], *, seed: i
     return np.clip(out, -1, 1).astype(np.float32)
 
 
-def _write_wav(path: Path, x: np.ndarray, rate: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pcm = np.clip(np.round(x * 32767), -32768, 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-
-
 def reference_frame() -> np.ndarray:
     """Two people side by side: the astronaut and a mirrored, colour-shifted copy."""
     import cv2
@@ -76,7 +65,7 @@ def build_demo_benchmark(folder: str | Path) -> Path:
     import cv2
 
     from interactive_eyes.data.manifest import complement, parse
-    from interactive_eyes.media.audio import pcm_sha256
+    from interactive_eyes.media.audio import pcm_sha256, write_wav
 
     folder = Path(folder)
     data_root = folder / "data"
@@ -89,7 +78,7 @@ def build_demo_benchmark(folder: str | Path) -> Path:
         for k, role in enumerate(("left", "right")):
             segs = [(s, e) for who, s, e in turns if who == k]
             rel = f"audio_{role}/{cid}_{role}.wav"
-            _write_wav(data_root / rel, speech_like(duration, segs, seed=100 * ci + k), DEMO_RATE)
+            write_wav(data_root / rel, speech_like(duration, segs, seed=100 * ci + k), DEMO_RATE)
             digest, info = pcm_sha256(data_root / rel)
             people.append({
                 "role": role, "audio": rel, "pcm_sha256": digest, "sample_rate": info.sample_rate,

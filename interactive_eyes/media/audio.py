@@ -122,3 +122,22 @@ def pcm_sha256(path: str | os.PathLike) -> tuple[str, AudioInfo]:
     if not rate or n == 0:
         raise MediaError(path, "audio stream has no samples")
     return digest.hexdigest(), AudioInfo(str(path), int(rate), int(channels), n / float(rate))
+
+
+def write_wav(path: str | os.PathLike, samples: np.ndarray, rate: int) -> "os.PathLike":
+    """Write 16-bit PCM WAV. ``samples``: (n,) or (n, channels), int16 as is, or float in [-1, 1]
+    scaled by 32768 and clipped (the inverse of ``load_audio``'s int16 -> float conversion)."""
+    import wave
+    from pathlib import Path
+
+    x = np.asarray(samples)
+    if x.dtype != np.int16:
+        x = np.clip(np.round(x.astype(np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1 if x.ndim == 1 else x.shape[1])
+        w.setsampwidth(2)
+        w.setframerate(int(rate))
+        w.writeframes(np.ascontiguousarray(x, dtype="<i2").tobytes())
+    return path

@@ -7,11 +7,11 @@ import sys
 import urllib.error
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from interactive_eyes.app.cli import main
+from interactive_eyes.media.audio import write_wav
 
 
 def run(*args):
@@ -61,19 +61,14 @@ def test_verify_deleted_track_exits_nonzero_with_one_line(root_copy):
 
 
 def test_verify_truncated_track_exits_nonzero_with_one_line(root_copy):
-    import wave
-
+    
     from interactive_eyes.media.audio import load_audio
 
     flac = root_copy / "audio_left/interact_20_left.flac"
     pcm = load_audio(flac, None, mono=False, dtype="int16")
     flac.unlink()
     wav = flac.with_suffix(".wav")
-    with wave.open(str(wav), "wb") as w:
-        w.setnchannels(2)
-        w.setsampwidth(2)
-        w.setframerate(48000)
-        w.writeframes(np.ascontiguousarray(pcm[: 48000 * 3], dtype="<i2").tobytes())  # 3 s of 6.12
+    write_wav(wav, pcm[: 48000 * 3], 48000)  # 3 s of 6.12
     r = run("data", "verify", "--root", str(root_copy), "--no-vad")
     assert r.exit_code == 1
     (line,) = error_lines(r)

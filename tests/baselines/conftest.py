@@ -10,11 +10,12 @@ time is known in closed form.
 
 from __future__ import annotations
 
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from interactive_eyes.media.audio import write_wav as _write_wav
 
 RATE = 16000
 DURATION = 4.0
@@ -29,13 +30,7 @@ def level_db(role: str, t: np.ndarray) -> np.ndarray:
 
 
 def write_wav(path: Path, x: np.ndarray, rate: int = RATE) -> Path:
-    pcm = np.clip(np.round(x * 32768), -32768, 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return path
+    return _write_wav(path, x, rate)
 
 
 def make_track(role: str, seed: int, duration: float = DURATION) -> np.ndarray:

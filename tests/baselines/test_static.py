@@ -19,7 +19,7 @@ from interactive_eyes.baselines.base import (
     load_tracks,
     mix_tracks,
 )
-from interactive_eyes.media.audio import load_audio
+from interactive_eyes.media.audio import load_audio, write_wav
 from interactive_eyes.media.video import probe, read_frames
 
 
@@ -115,13 +115,8 @@ def test_frame_count_rule():
 
 
 def test_load_tracks_pads_and_mix_clips(tmp_path):
-    import wave
-
     def wav(path, x, rate=16000):
-        with wave.open(str(path), "wb") as w:
-            w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
-            w.writeframes(np.round(np.asarray(x) * 32767).astype("<i2").tobytes())
-        return path
+        return write_wav(path, np.asarray(x), rate)
 
     a = wav(tmp_path / "a.wav", np.full(16000, 0.7))  # 1.0 s
     b = wav(tmp_path / "b.wav", np.full(8000, 0.6))  # 0.5 s, overlapping a
@@ -135,14 +130,9 @@ def test_load_tracks_pads_and_mix_clips(tmp_path):
 
 
 def test_tracks_at_different_rates_are_brought_to_the_highest(tmp_path):
-    import wave
-
     def tone(path, rate):
         t = np.arange(rate) / rate
-        with wave.open(str(path), "wb") as w:
-            w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
-            w.writeframes(np.round(0.5 * np.sin(2 * np.pi * 440 * t) * 32767).astype("<i2").tobytes())
-        return path
+        return write_wav(path, 0.5 * np.sin(2 * np.pi * 440 * t), rate)
 
     item = Item("x", 1.0, (ItemPerson("left", tone(tmp_path / "a.wav", 16000)), ItemPerson("right", tone(tmp_path / "b.wav", 48000))))
     tracks, rate = load_tracks(item)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from interactive_eyes.data import manifest, verify
+from interactive_eyes.media.audio import write_wav
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +38,6 @@ def link_copy(src: Path, dst: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.symlink(path, target)
     return dst
-
-
-def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(samples.shape[1])
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(np.ascontiguousarray(samples, dtype="<i2").tobytes())
 
 
 # --------------------------------------------------------------------------- the shared data

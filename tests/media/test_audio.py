@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import wave
-
 import numpy as np
 import pytest
 
-from interactive_eyes.media.audio import audio_info, load_audio, pcm_sha256
+from interactive_eyes.media.audio import audio_info, load_audio, pcm_sha256, write_wav
 from interactive_eyes.media.errors import MediaError
-
-
-def _write_wav(path, samples: np.ndarray, rate: int):
-    samples = np.asarray(samples, dtype="<i2")
-    ch = 1 if samples.ndim == 1 else samples.shape[1]
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(ch)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(samples.tobytes())
 
 
 def _write_flac(path, samples: np.ndarray, rate: int):
@@ -43,7 +31,7 @@ def test_resample_tone_keeps_frequency_and_length(tmp_path):
     rate = 48000
     t = np.arange(rate) / rate
     x = (8000 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16)
-    _write_wav(tmp_path / "a.wav", np.stack([x, x], 1), rate)
+    write_wav(tmp_path / "a.wav", np.stack([x, x], 1), rate)
     y = load_audio(tmp_path / "a.wav", 16000)
     assert y.dtype == np.float32 and y.ndim == 1
     assert abs(len(y) - 16000) <= 16
@@ -57,7 +45,7 @@ def test_resample_tone_keeps_frequency_and_length(tmp_path):
 
 def test_native_rate_and_channels(tmp_path):
     x = np.stack([np.arange(1000), -np.arange(1000)], 1).astype(np.int16)
-    _write_wav(tmp_path / "s.wav", x, 8000)
+    write_wav(tmp_path / "s.wav", x, 8000)
     y = load_audio(tmp_path / "s.wav", None, mono=False, dtype="int16")
     np.testing.assert_array_equal(y, x)
     info = audio_info(tmp_path / "s.wav")
@@ -67,7 +55,7 @@ def test_native_rate_and_channels(tmp_path):
 def test_pcm_hash_equal_for_wav_and_flac(tmp_path):
     rng = np.random.default_rng(1)
     x = rng.integers(-20000, 20000, (4800, 2)).astype(np.int16)
-    _write_wav(tmp_path / "x.wav", x, 48000)
+    write_wav(tmp_path / "x.wav", x, 48000)
     _write_flac(tmp_path / "x.flac", x, 48000)
     h_wav, info = pcm_sha256(tmp_path / "x.wav")
     h_flac, _ = pcm_sha256(tmp_path / "x.flac")
