@@ -216,6 +216,68 @@ WEIGHTS: dict[str, WeightSpec] = {
 }
 
 
+# ---------------------------------------------------------------------------------------------
+# AnyTalker-1.3B generator files (baselines/anytalker). One folder per Hugging Face repository, laid
+# out like the official README's `checkpoints/` folder, under <cache>/weights/anytalker-1.3b/. No
+# SHA-256 of these files is known to the spec: every entry is unconfirmed (the digest actually used
+# is recorded in run.json). Fetched as the set ``anytalker-1.3b`` (WEIGHT_SETS), not by a plain
+# ``ie-bench weights fetch`` (about 8 GB).
+_HF = "https://huggingface.co/{repo}/resolve/main/{path}"
+_ANYTALKER_SOURCES = {
+    "AnyTalker": ("zzz66/AnyTalker-1.3B", "Apache-2.0 (HKUST-C4G/AnyTalker weights)"),
+    "Wan2.1-Fun-1.3B-Inp": ("alibaba-pai/Wan2.1-Fun-V1.1-1.3B-InP", "Apache-2.0 (Wan2.1 / Wan2.1-Fun)"),
+    "wav2vec2-base-960h": ("facebook/wav2vec2-base-960h", "Apache-2.0 (facebook/wav2vec2-base-960h)"),
+}
+# name -> (local folder, path inside the Hugging Face repository)
+_ANYTALKER_FILES = {
+    "anytalker_1_3b_dit": ("AnyTalker", "1_3B-single-v1.pth"),
+    "anytalker_1_3b_config": ("AnyTalker", "config_af2v_1_3B.json"),
+    "wan21_fun_inp_vae": ("Wan2.1-Fun-1.3B-Inp", "Wan2.1_VAE.pth"),
+    "wan21_fun_inp_umt5": ("Wan2.1-Fun-1.3B-Inp", "models_t5_umt5-xxl-enc-bf16.pth"),
+    "wan21_fun_inp_clip": ("Wan2.1-Fun-1.3B-Inp", "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth"),
+    "umt5_xxl_tokenizer": ("Wan2.1-Fun-1.3B-Inp", "google/umt5-xxl/tokenizer.json"),
+    "umt5_xxl_tokenizer_config": ("Wan2.1-Fun-1.3B-Inp", "google/umt5-xxl/tokenizer_config.json"),
+    "umt5_xxl_special_tokens": ("Wan2.1-Fun-1.3B-Inp", "google/umt5-xxl/special_tokens_map.json"),
+    "umt5_xxl_spiece": ("Wan2.1-Fun-1.3B-Inp", "google/umt5-xxl/spiece.model"),
+    "wav2vec2_base_960h_config": ("wav2vec2-base-960h", "config.json"),
+    "wav2vec2_base_960h_preprocessor": ("wav2vec2-base-960h", "preprocessor_config.json"),
+    "wav2vec2_base_960h_weights": ("wav2vec2-base-960h", "pytorch_model.bin"),
+}
+ANYTALKER_SET_DIR = "anytalker-1.3b"
+for _name, (_folder, _path) in _ANYTALKER_FILES.items():
+    _repo, _license = _ANYTALKER_SOURCES[_folder]
+    _sub = "/".join([ANYTALKER_SET_DIR, _folder, *_path.split("/")[:-1]])
+    WEIGHTS[_name] = _spec(
+        name=_name, filename=_path.split("/")[-1], urls=[_HF.format(repo=_repo, path=_path)], sha256=None,
+        size=None, license=_license, used_by=["method:anytalker"], subdir=_sub, confirmed=False,
+        source=f"Hugging Face {_repo} (repository and file names: spec/baselines.md §1a, anytalker-model.md §3.2); "
+               "no published hash known: unconfirmed, the actual sha256 is recorded",
+    )
+
+#: Named groups of entries: ``ie-bench weights fetch <set>`` fetches all of them. Members of a set
+#: are left out of a plain ``ie-bench weights fetch`` (everything else), being large and needed
+#: only by their method.
+WEIGHT_SETS: dict[str, tuple[str, ...]] = {
+    "anytalker-1.3b": tuple(_ANYTALKER_FILES),
+}
+
+
+def expand_sets(names) -> list[str]:
+    """Weight names with every set name replaced by its members (order kept, no duplicates)."""
+    out: list[str] = []
+    for n in names:
+        for m in WEIGHT_SETS.get(n, (n,)):
+            if m not in out:
+                out.append(m)
+    return out
+
+
+def default_names() -> list[str]:
+    """The entries a plain ``weights fetch`` / ``list`` covers: everything not in a set."""
+    in_sets = {m for members in WEIGHT_SETS.values() for m in members}
+    return sorted(n for n in WEIGHTS if n not in in_sets)
+
+
 class WeightsError(RuntimeError):
     """A weights problem. ``str(err)`` is one line."""
 

@@ -15,14 +15,15 @@ _STATE_MARK = {"verified": "verified", "accepted": "present (unconfirmed pin)", 
 
 
 def _names(names: tuple[str, ...]) -> list[str]:
-    from interactive_eyes.weights import WEIGHTS, WeightsError, get_spec
+    from interactive_eyes.weights import WeightsError, default_names, expand_sets, get_spec
 
+    names = tuple(expand_sets(names))  # a set name (e.g. anytalker-1.3b) stands for its members
     try:
         for n in names:
             get_spec(n)  # one-line error with "did you mean" for unknown names
     except WeightsError as exc:
         raise click.ClickException(str(exc)) from None
-    return list(names) or sorted(WEIGHTS)
+    return list(names) or default_names()  # set members only when asked for (they are large)
 
 
 @click.group()
@@ -67,7 +68,10 @@ def list_cmd(as_json: bool) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 def fetch_cmd(ctx: click.Context, names: tuple[str, ...], force: bool, quiet: bool) -> None:
-    """Download NAMES (default: all) into the cache, verified, atomically."""
+    """Download NAMES (default: all but the method sets) into the cache, verified, atomically.
+
+    A NAME may be a set: `ie-bench weights fetch anytalker-1.3b` fetches the AnyTalker-1.3B files.
+    """
     from interactive_eyes.weights import WeightsError, fetch, is_offline
 
     if (ctx.obj or {}).get("offline") or is_offline():
