@@ -1,14 +1,20 @@
 """The scoring engine: every requested metric on every clip, each video decoded once.
 
-    score(generated_dir, ...)            the whole job: plan, resume, run, aggregate, write
+    score(generated_dir, ...)            the whole job: lock, plan, check, resume, run, aggregate, write
+      ├ checks.check_video(...)          the per-clip contract shared with `validate` (app/checks.py)
       └ analyze_clip(video, clip, ...)   one clip: probe, one streaming decode, face tracks,
                                          every metric's start/update/finish
 
 Nothing decodes a video twice, nothing loads a model per clip (metric instances live for the
-whole run, one set per worker process), and results are written as they complete:
-``per_clip.jsonl`` gets one line per (clip, metric) the moment it is known, ``results.json``
-is rewritten atomically at the end. A (clip, metric) whose cache key is already recorded is
-not recomputed, so a killed run resumes where it stopped and ends with identical results.
+whole run, one set per worker process, app/workers.py), and results are written as they
+complete: ``per_clip.jsonl`` gets one line per (clip, metric) the moment it is known,
+``results.json`` is rewritten atomically at the end. A (clip, metric) whose cache key is already
+recorded is not recomputed, so a killed run resumes where it stopped and ends with identical
+results. One ``score`` process writes an output folder at a time (app/lock.py).
+
+Nothing that concerns one file costs the run: an unreadable, corrupt, wrong-length or
+wrong-rate video fails that clip (status ``failed`` and a one-line reason in per_clip.jsonl) and
+the other clips score; a metric whose model cannot be loaded is listed as skipped with its reason.
 """
 
 from __future__ import annotations
@@ -18,19 +24,20 @@ import json
 import logging
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from interactive_eyes.app.checks import VIDEO_EXTENSIONS, ClipPlan, check_video, one_line, plan_inputs, require_device  # noqa: F401
+from interactive_eyes.app.lock import exclusive
 from interactive_eyes.app.store import ResultStore, dumps, save_npz_atomic
 from interactive_eyes.download import sha256_file as file_sha256
 
 log = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = (".mp4",)
 PER_CLIP_FILE = "per_clip.jsonl"
 RESULTS_FILE = "results.json"
+LOCK_FILE = ".ie-bench-score.lock"
 
 
 # --------------------------------------------------------------------------- configuration
@@ -129,27 +136,26 @@ def analyze_clip(
     data_root: str | os.PathLike | None = None,
     options: EngineOptions | None = None,
     tracker_factory: Callable | None = None,
+    info=None,
 ) -> dict[str, Any]:
     """Run ``metrics`` on one video in a single streaming decode; never raises for bad input.
 
     Returns ``{metric_name: ClipResult}``; a metric that fails (bad file, no face, an error in
-    its own code) gets a ``failed`` result with a one-line reason, and the others go on.
+    its own code) gets a ``failed`` result with a one-line reason, and the others go on. The
+    file first passes ``checks.check_video`` (the contract ``validate`` applies); ``info``: its
+    probe when the caller already has it.
     """
     from interactive_eyes.media.errors import MediaError
-    from interactive_eyes.media.video import iter_frames_prefetch, probe
+    from interactive_eyes.media.video import iter_frames_prefetch
     from interactive_eyes.metrics.base import ClipContext, ClipResult, FrameData
 
     options = options or EngineOptions()
     results: dict[str, Any] = {}
     video_path = Path(video_path)
-    try:
-        info = probe(video_path)
-    except MediaError as exc:
-        return {m.name: ClipResult.failed(m.name, str(exc)) for m in metrics}
-
-    if not info.has_audio and not options.allow_silent:
-        reason = f"{video_path}: no audio stream (a generated talking video must carry its audio; --allow-silent to score it anyway)"
-        return {m.name: ClipResult.failed(m.name, reason) for m in metrics}
+    checked = check_video(video_path, clip, require_audio=not options.allow_silent, info=info)
+    if not checked.ok:
+        return {m.name: ClipResult.failed(m.name, checked.reason) for m in metrics}
+    info = checked.info
 
     ctx = ClipContext(
         clip=clip,
@@ -169,14 +175,19 @@ def analyze_clip(
         try:
             active[m.name] = (m, m.start(ctx))
         except Exception as exc:  # a metric's own failure must not cost the others
-            results[m.name] = ClipResult.failed(m.name, f"{type(exc).__name__}: {exc}")
+            results[m.name] = ClipResult.failed(m.name, one_line(exc))
 
     need_faces = any(m.needs & {"faces", "landmarks"} for m, _ in active.values())
     need_landmarks = any("landmarks" in m.needs for m, _ in active.values())
     tracker = None
     if need_faces:
         factory = tracker_factory or _default_tracker
-        tracker = factory(clip.n_people, options.landmark_backend if need_landmarks else None, options.device)
+        try:
+            tracker = factory(clip.n_people, options.landmark_backend if need_landmarks else None, options.device)
+        except Exception as exc:  # e.g. a landmark backend that cannot load: the frame-only metrics go on
+            for name in [n for n, (m, _) in active.items() if m.needs & {"faces", "landmarks"}]:
+                results[name] = ClipResult.failed(name, f"face tracker: {one_line(exc)}")
+                del active[name]
 
     n_frames = 0
     try:
@@ -195,7 +206,7 @@ def analyze_clip(
                 try:
                     m.update(state, fd)
                 except Exception as exc:
-                    results[name] = ClipResult.failed(name, f"frame {frame.index}: {type(exc).__name__}: {exc}")
+                    results[name] = ClipResult.failed(name, f"frame {frame.index}: {one_line(exc)}")
                     del active[name]
             n_frames += 1
             if not active:
@@ -203,6 +214,10 @@ def analyze_clip(
     except MediaError as exc:
         for name in active:
             results[name] = ClipResult.failed(name, str(exc))
+        return results
+    except Exception as exc:  # the face tracker on a frame: this clip fails, the run goes on
+        for name in active:
+            results[name] = ClipResult.failed(name, f"{video_path}: frame {n_frames}: {one_line(exc)}")
         return results
     finally:
         # the tracker's MediaPipe graphs are per clip (cheap to build once the models are
@@ -223,7 +238,7 @@ def analyze_clip(
         try:
             res = m.finish(state)
         except Exception as exc:
-            res = ClipResult.failed(name, f"{type(exc).__name__}: {exc}")
+            res = ClipResult.failed(name, one_line(exc))
         if summary is not None and m.needs & {"faces", "landmarks"}:
             res.details.setdefault("face_tracks", _summary_dict(summary))
         results[name] = res
@@ -234,7 +249,7 @@ def _safe(fn, name):
     try:
         return fn()
     except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
+        return one_line(exc)
 
 
 def _summary_dict(summary) -> dict:
@@ -245,73 +260,7 @@ def _summary_dict(summary) -> dict:
     return json.loads(dumps(d))
 
 
-def _load_reference(metric, source: str, into: dict) -> str | None:
-    """Load (or compute) a metric's reference statistics once per run; a reason on failure."""
-    src = Path(source)
-    try:
-        arrays = metric.load_reference(src)
-    except Exception as exc:  # provenance mismatch, unreadable file, empty folder ...
-        return f"reference {src}: {exc}"
-    into[metric.name] = {"arrays": arrays, "source": str(src),
-                         "sha256": file_sha256(src) if src.is_file() else None}
-    return None
-
-
-# --------------------------------------------------------------------------- worker processes
-
-_WORKER: dict[str, Any] = {}
-
-
-def _worker_init(targets: dict[str, str], options: EngineOptions) -> None:
-    """Build the run's metric instances once per worker process (never per clip)."""
-    from interactive_eyes.metrics import METRICS
-
-    for name, target in targets.items():  # entries registered at run time reach spawned workers too
-        if name not in METRICS:
-            METRICS.register(name, target)
-    _WORKER["metrics"] = {m.name: m for m in build_metrics(list(targets), options)}
-    _WORKER["options"] = options
-
-
-def _worker_run(video_path: str, clip, names: list[str], data_root: str | None):
-    metrics = [_WORKER["metrics"][n] for n in names]
-    t0 = time.perf_counter()
-    res = analyze_clip(video_path, clip, metrics, data_root=data_root, options=_WORKER["options"])
-    return clip.id, res, time.perf_counter() - t0
-
-
 # --------------------------------------------------------------------------- the whole job
-
-
-@dataclass
-class ClipPlan:
-    clip: Any
-    video: Path | None
-    video_sha256: str | None = None
-    todo: list[str] = field(default_factory=list)  # metric names still to compute
-    problem: str | None = None  # missing file etc.
-
-
-def plan_inputs(generated_dir: Path, benchmark, clip_ids: list[str]) -> tuple[dict[str, ClipPlan], list[dict]]:
-    """Match ``<clip_id>.mp4`` files to the manifest; list missing, extra and misnamed files."""
-    import difflib
-
-    files = {p.stem: p for p in sorted(generated_dir.iterdir()) if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS}
-    plans = {}
-    for cid in clip_ids:
-        clip = benchmark.clip(cid)
-        p = files.get(cid)
-        plans[cid] = ClipPlan(clip=clip, video=p, problem=None if p else f"{generated_dir / (cid + '.mp4')}: missing file")
-    extras = []
-    ignore = {"run.json"}
-    for p in sorted(generated_dir.iterdir()):
-        if p.is_dir() or p.name in ignore or p.name.startswith("."):
-            continue
-        if p.suffix.lower() in VIDEO_EXTENSIONS and p.stem in benchmark.clip_ids:
-            continue
-        close = difflib.get_close_matches(p.stem, benchmark.clip_ids, n=1, cutoff=0.8)
-        extras.append({"file": p.name, "did_you_mean": f"{close[0]}.mp4" if close else None})
-    return plans, extras
 
 
 def score(
@@ -327,92 +276,167 @@ def score(
     limit: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    strict: bool = False,
     echo: Callable[[str], None] | None = None,
 ) -> dict:
     """Score a folder of ``<clip_id>.mp4`` files; returns the results.json object.
 
     ``benchmark``: a Benchmark, a manifest path, or None for InteractiveEyes. ``metrics``: names,
     or None for every registered metric that can run here (the others are listed as skipped with
-    their reason). Resumes from ``<out>/per_clip.jsonl`` unless ``overwrite``.
-    """
-    from tqdm import tqdm
+    their reason). Resumes from ``<out>/per_clip.jsonl`` unless ``overwrite``. ``strict``: stop
+    with ``StrictStop`` at the first problem that would make the exit code 1 (a requested metric
+    that cannot run, a missing or failed clip). The results' ``exit_code`` and ``problems`` say
+    whether every requested (clip, metric) is ok.
 
-    from interactive_eyes.app.results import build_results
+    Raises ``ValueError``/``KeyError``/``FileNotFoundError`` for usage errors (bad names, options,
+    folders) and ``errors.EnvironmentFailure`` (``FolderLocked``, ``DiskFull``,
+    ``DeviceUnavailable``) when the environment stops the run.
+    """
+    from interactive_eyes.app.metric_setup import prepare_metrics
     from interactive_eyes.data import manifest as manifest_mod
     from interactive_eyes.data.paths import data_root as resolve_root
-    from interactive_eyes.metrics.base import ClipResult
 
     t_start = time.time()
     options = options or EngineOptions()
     generated_dir = Path(generated_dir)
     if not generated_dir.is_dir():
         raise FileNotFoundError(f"{generated_dir}: not a folder of generated videos")
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit {limit}: must be a positive number of clips")
+    if workers < 1:
+        raise ValueError(f"--workers {workers}: must be at least 1")
+    require_device(options.device)
     if benchmark is None or isinstance(benchmark, (str, os.PathLike)):
         benchmark = manifest_mod.load(benchmark)
     root = resolve_root(data_root, benchmark.name)
-    out = Path(out) if out else generated_dir / "ie-bench"
-    out.mkdir(parents=True, exist_ok=True)
-    per_clip_path = out / PER_CLIP_FILE
-    if overwrite and per_clip_path.exists():
-        per_clip_path.unlink()
-    store = ResultStore(per_clip_path)
-    done = store.by_key()
-
     clip_ids = list(clips) if clips else benchmark.clip_ids
     for cid in clip_ids:
         benchmark.clip(cid)  # unknown clip ids fail early, with a suggestion
     partial = bool(clips) or bool(limit)
     if limit:
         clip_ids = clip_ids[:limit]
-
     names = metric_names(metrics)
-    instances = build_metrics(names, options)
-    skipped_metrics: dict[str, str] = {}
-    runnable = []
-    references: dict[str, dict] = {}
-    for m in instances:
-        reason = None
-        if "reference" in m.needs and not options.references.get(m.name):
-            reason = "needs a reference set: --reference stats.npz (from `ie-bench stats`) or a folder of real videos"
-        reason = reason or m.unavailable()
-        if reason is None and "person_audio" in m.needs and not root.is_dir():
-            reason = f"per-person audio needs the data root {root} (ie-bench data fetch, or --root)"
-        if reason is None and "reference" in m.needs:
-            reason = _load_reference(m, options.references[m.name], references)
-        if reason:
-            if metrics:  # explicitly requested: say so loudly, but still record it
-                log.warning("metric %s cannot run: %s", m.name, reason)
-            skipped_metrics[m.name] = reason
+    runnable, skipped, references = prepare_metrics(names, options, root, requested=bool(metrics))
+    if strict and metrics and skipped:
+        name, reason = next(iter(skipped.items()))
+        from interactive_eyes.app.errors import StrictStop
+
+        raise StrictStop(f"--strict: metric {name} cannot run: {reason}")
+    out = Path(out) if out else generated_dir / "ie-bench"
+    out.mkdir(parents=True, exist_ok=True)
+    with exclusive(out, LOCK_FILE, "ie-bench score"):
+        job = _Job(generated_dir, benchmark, root, out, options, runnable, strict)
+        return job.run(clip_ids, overwrite=overwrite, workers=workers, progress=progress, started=t_start,
+                       skipped=skipped, references=references, partial=partial, requested=metrics)
+
+
+class _Job:
+    """One locked ``score`` run over an output folder: plan, check, resume, compute, record."""
+
+    def __init__(self, generated_dir, benchmark, root, out, options, runnable, strict):
+        self.generated_dir, self.benchmark, self.root, self.out = generated_dir, benchmark, root, out
+        self.options, self.by_name, self.strict = options, {m.name: m for m in runnable}, strict
+        self.records: dict[tuple[str, str], dict] = {}
+
+    def key(self, plan: ClipPlan, metric) -> str:
+        return cache_key(plan.video_sha256, clip_fingerprint(plan.clip), metric, self.options)
+
+    def run(self, clip_ids, *, overwrite, workers, progress, started, skipped, references, partial, requested):
+        from tqdm import tqdm
+
+        from interactive_eyes.app.metric_setup import previous_metrics
+        from interactive_eyes.app.results import build_results
+
+        per_clip_path = self.out / PER_CLIP_FILE
+        if overwrite and per_clip_path.exists():
+            per_clip_path.unlink()
+        self.store = ResultStore(per_clip_path)
+        all_records = list(self.store.records())
+        done = {r["cache_key"]: r for r in all_records if r.get("cache_key")}
+        self.keyless = {(r.get("clip"), r.get("metric"), r.get("reason")) for r in all_records if not r.get("cache_key")}
+
+        self.plans, extras = plan_inputs(self.generated_dir, self.benchmark, clip_ids)
+        for e in extras:
+            hint = f" (did you mean {e['did_you_mean']}?)" if e["did_you_mean"] else ""
+            log.warning("%s: not a clip of %s, ignored%s", self.generated_dir / e["file"], self.benchmark.name, hint)
+        todo = self._plan(done)
+        if self.records:
+            log.info("resuming: %d (clip, metric) results already in %s", len(self.records), per_clip_path)
+
+        bar = tqdm(total=len(todo), desc="score", unit="clip", disable=not progress or not todo)
+        if workers <= 1 or len(todo) <= 1:
+            for plan in todo:
+                t0 = time.perf_counter()
+                res = analyze_clip(plan.video, plan.clip, [self.by_name[n] for n in plan.todo], data_root=self.root,
+                                   options=self.options, info=plan.info)
+                self._record_all(plan.clip.id, res, time.perf_counter() - t0)
+                bar.update(1)
         else:
-            runnable.append(m)
-    by_name = {m.name: m for m in runnable}
+            from interactive_eyes.app.workers import run_pool
+            from interactive_eyes.metrics import METRICS
 
-    plans, extras = plan_inputs(generated_dir, benchmark, clip_ids)
-    for e in extras:
-        hint = f" (did you mean {e['did_you_mean']}?)" if e["did_you_mean"] else ""
-        log.warning("%s: not a clip of %s, ignored%s", generated_dir / e["file"], benchmark.name, hint)
+            def on_result(cid, res, dt):
+                self._record_all(cid, res, dt)
+                bar.update(1)
 
-    records: dict[tuple[str, str], dict] = {}
-    for cid, plan in plans.items():
-        if plan.video is None:
-            continue
-        plan.video_sha256 = file_sha256(plan.video)
-        csha = clip_fingerprint(plan.clip)
-        for m in runnable:
-            key = cache_key(plan.video_sha256, csha, m, options)
-            if key in done:
-                records[(cid, m.name)] = done[key]
-            else:
-                plan.todo.append(m.name)
-    todo = [p for p in plans.values() if p.todo]
-    n_cached = len(records)
-    if n_cached:
-        log.info("resuming: %d (clip, metric) results already in %s", n_cached, per_clip_path)
+            targets = {n: METRICS.target(n) for n in self.by_name}
+            tasks = [(str(p.video), p.clip, p.todo, str(self.root), p.info) for p in todo]
+            run_pool(tasks, workers=workers, targets=targets, options=self.options, on_result=on_result)
+        bar.close()
 
-    def record(cid: str, res: ClipResult, elapsed: float) -> None:
-        plan = plans[cid]
-        m = by_name[res.metric]
-        key = cache_key(plan.video_sha256, clip_fingerprint(plan.clip), m, options)
+        recorded = {r.get("metric") for r in all_records}
+        carried, carried_records = previous_metrics(recorded, set(self.by_name), self.options,
+                                                    self.plans, done, self.key)
+        self.records.update(carried_records)
+        return build_results(
+            benchmark=self.benchmark, generated_dir=self.generated_dir, out=self.out,
+            metrics=list(self.by_name.values()) + carried, carried=[m.name for m in carried],
+            skipped_metrics=skipped, requested=requested, plans=self.plans, records=self.records,
+            extras=extras, references=references, partial=partial, options=self.options, started=started,
+        )
+
+    def _plan(self, done: dict) -> list[ClipPlan]:
+        """Check every file (the shared contract) and look its results up; -> the clips to compute."""
+        from interactive_eyes.metrics.base import ClipResult
+
+        todo = []
+        for cid, plan in self.plans.items():
+            plan.info = None
+            if plan.video is None:
+                self._strict_stop(cid, None, plan.problem)
+                continue
+            checked = check_video(plan.video, plan.clip, require_audio=not self.options.allow_silent)
+            if checked.info is not None:  # it opened: hash it (a read error now is still this clip's)
+                try:
+                    plan.video_sha256 = file_sha256(plan.video)
+                except OSError as exc:
+                    checked.problems.append(("error", f"cannot read the file ({exc.strerror or one_line(exc)})"))
+            if not checked.ok:
+                plan.problem = checked.reason
+                for m in self.by_name.values():
+                    self._record(cid, ClipResult.failed(m.name, checked.reason), 0.0, done)
+                continue
+            plan.info = checked.info
+            for m in self.by_name.values():
+                rec = done.get(self.key(plan, m))
+                if rec is not None:
+                    self.records[(cid, m.name)] = rec
+                    if rec.get("status") != "ok":
+                        self._strict_stop(cid, m.name, rec.get("reason"))
+                else:
+                    plan.todo.append(m.name)
+            if plan.todo:
+                todo.append(plan)
+        return todo
+
+    def _record_all(self, cid: str, res: dict, elapsed: float) -> None:
+        for r in res.values():
+            self._record(cid, r, elapsed)
+
+    def _record(self, cid: str, res, elapsed: float, done: dict | None = None) -> None:
+        plan = self.plans[cid]
+        m = self.by_name[res.metric]
+        key = self.key(plan, m) if plan.video_sha256 else None
         rec = {
             "clip": cid,
             "metric": m.name,
@@ -427,51 +451,25 @@ def score(
             "cache_key": key,
             "seconds": round(elapsed, 3),
         }
-        if res.stats is not None and res.status == "ok":
-            stats_path = out / "stats" / m.name / f"{key}.npz"
-            save_npz_atomic(stats_path, res.stats)  # before the line: a line implies its stats
-            rec["stats"] = str(stats_path.relative_to(out))
-        rec = json.loads(dumps(rec))  # exactly what a resumed run will read back
-        store.append(rec)
-        records[(cid, m.name)] = rec
+        previous = (done or {}).get(key) if key else None
+        if previous is not None and (previous.get("status"), previous.get("reason")) == (res.status, res.reason):
+            rec = previous  # the same failure as last time: nothing new to write
+        elif key is None and (cid, m.name, res.reason) in self.keyless:
+            pass  # an unreadable file (no content hash) failing as before: not written twice
+        else:
+            if res.stats is not None and res.status == "ok":
+                stats_path = self.out / "stats" / m.name / f"{key}.npz"
+                save_npz_atomic(stats_path, res.stats)  # before the line: a line implies its stats
+                rec["stats"] = str(stats_path.relative_to(self.out))
+            rec = json.loads(dumps(rec))  # exactly what a resumed run will read back
+            self.store.append(rec)
+        self.records[(cid, m.name)] = rec
+        if rec["status"] != "ok":
+            self._strict_stop(cid, m.name, rec.get("reason"))
 
-    bar = tqdm(total=len(todo), desc="score", unit="clip", disable=not progress or not todo)
-    if workers <= 1 or len(todo) <= 1:
-        for plan in todo:
-            t0 = time.perf_counter()
-            res = analyze_clip(plan.video, plan.clip, [by_name[n] for n in plan.todo], data_root=root, options=options)
-            dt = time.perf_counter() - t0
-            for r in res.values():
-                record(plan.clip.id, r, dt)
-            bar.update(1)
-    else:
-        import multiprocessing as mp
+    def _strict_stop(self, cid: str, metric: str | None, reason: str | None) -> None:
+        if self.strict:
+            from interactive_eyes.app.errors import StrictStop
 
-        ctx = mp.get_context("spawn")
-        from interactive_eyes.metrics import METRICS
-
-        targets = {n: METRICS.target(n) for n in by_name}
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init, initargs=(targets, options)) as pool:
-            futures = [pool.submit(_worker_run, str(p.video), p.clip, p.todo, str(root)) for p in todo]
-            for fut in as_completed(futures):
-                cid, res, dt = fut.result()
-                for r in res.values():
-                    record(cid, r, dt)
-                bar.update(1)
-    bar.close()
-
-    results = build_results(
-        benchmark=benchmark,
-        generated_dir=generated_dir,
-        out=out,
-        metrics=runnable,
-        skipped_metrics=skipped_metrics,
-        plans=plans,
-        records=records,
-        extras=extras,
-        references=references,
-        partial=partial,
-        options=options,
-        started=t_start,
-    )
-    return results
+            what = f"clip {cid}" + (f", metric {metric}" if metric else "")
+            raise StrictStop(f"--strict: {what}: {reason}")

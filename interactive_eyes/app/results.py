@@ -115,6 +115,8 @@ def build_results(
     metrics: list,
     skipped_metrics: dict[str, str],
     plans: dict,
+    requested: list[str] | None = None,
+    carried: list[str] = (),
     records: dict,
     extras: list[dict],
     partial: bool,
@@ -158,11 +160,42 @@ def build_results(
         "metrics": {m.name: aggregate_metric(m, clip_ids, records, plans, out, (references or {}).get(m.name))
                     for m in metrics},
         "skipped_metrics": skipped_metrics,
+        "requested_metrics": list(requested) if requested else None,
         "environment": {"python": env["python"], "platform": env["platform"], "packages": env["packages"],
                         "cuda": env["cuda"]},
     }
+    for name in carried:  # not computed by this invocation: its records for these inputs were already there
+        results["metrics"][name]["carried_forward"] = True
+    results["exit_code"], results["problems"] = outcome(results)
     write_json_atomic(out / "results.json", results)
     return results
+
+
+def outcome(results: dict) -> tuple[int, list[str]]:
+    """The exit code of a completed ``score`` and the one-line problems behind it.
+
+    0: every requested (clip, metric) is ok. 1: something was asked for and is not there: a clip
+    of a computed metric failed or is missing, a metric named with ``--metrics`` was skipped, or
+    nothing was scored at all (no clip, or no metric could run). Metrics carried forward from
+    earlier runs, and metrics of the default set that cannot run here (listed under
+    ``skipped_metrics``), do not change the code.
+    """
+    from interactive_eyes.app.exit_codes import OK, PARTIAL
+
+    problems = []
+    computed = {n: m for n, m in results["metrics"].items() if not m.get("carried_forward")}
+    if not results["n_clips"]:
+        problems.append("no clips were selected")
+    if not computed:
+        problems.append("nothing was scored: no metric could run" if results.get("skipped_metrics")
+                        else "nothing was scored: no metric was selected")
+    for name, m in computed.items():
+        if m["n_failed"]:
+            problems.append(f"{name}: {m['n_failed']} of {m['n_expected']} clip(s) failed or missing")
+    for name in results.get("requested_metrics") or []:
+        if name in results.get("skipped_metrics", {}):
+            problems.append(f"{name}: skipped ({results['skipped_metrics'][name]})")
+    return (PARTIAL if problems else OK), problems
 
 
 def format_table(results: dict) -> str:
@@ -180,8 +213,20 @@ def format_table(results: dict) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    for name, m in results["metrics"].items():
+        if m.get("carried_forward"):
+            lines.append(f"{name}: from an earlier run on the same inputs (not computed this time)")
     for name, reason in results.get("skipped_metrics", {}).items():
         lines.append(f"skipped {name}: {reason}")
+    failed: dict[tuple[str, str], list[str]] = {}  # one line per clip and reason, naming its metrics
+    for name, m in results["metrics"].items():
+        if not m.get("carried_forward"):
+            for f in m["failures"]:
+                failed.setdefault((f["clip"], f["reason"]), []).append(name)
+    for (clip, reason), names in failed.items():
+        lines.append(f"failed {clip} ({', '.join(names)}): {reason}")
     if results.get("partial"):
         lines.append("(partial run: --clips/--limit)")
+    if results.get("problems"):
+        lines.append(f"exit {results.get('exit_code')}: " + "; ".join(results["problems"]))
     return "\n".join(lines)
