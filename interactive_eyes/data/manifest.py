@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from interactive_eyes.data import manifest_checks as checks
 
 SCHEMA = "ie-bench/manifest"
 SCHEMA_VERSION = 1
@@ -122,13 +125,28 @@ def complement(segments: list[Segment] | tuple[Segment, ...], duration: float) -
     return tuple(out)
 
 
+# Timecodes above 10**6 s (11.6 days) are not clip times; the bound also keeps the two-decimal
+# test below exact (float spacing at 10**8 hundredths is 1.5e-8).
+TIMECODE_MAX = 1e6
+
+
 def timecode_to_seconds(value: float, fps: int = 30) -> float:
     """Convert a released ``seconds.frames`` timecode (e.g. 4.19 = 4 s + 19 frames at 30 fps).
 
     The InteractiveEyes annotations are such timecodes (see docs/interactive_eyes.md); the value
     is read through its two decimals so float noise (4.19 -> 4.18999...) cannot shift a frame.
+    The frame part runs from .00 to ``fps - 1`` (.29 at 30 fps); ``.30`` would be the next
+    second and is refused, and so are negative, non-finite and more-than-two-decimal values,
+    which no timecode has (``ValueError`` naming the value).
     """
+    if type(fps) is not int or not 1 <= fps <= 100:  # two decimals hold frame numbers 0..99
+        raise ValueError(f"timecode frame rate must be an integer from 1 to 100, got {fps!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= TIMECODE_MAX:
+        raise ValueError(f"{value!r} is not a seconds.frames timecode (need a number from 0 to {TIMECODE_MAX:g})")
     hundredths = round(float(value) * 100)
+    # the float noise of value * 100 below 10**6 s is < 1e-7 hundredths; a third decimal is >= 0.1
+    if abs(float(value) * 100 - hundredths) > 1e-6:
+        raise ValueError(f"{value!r} is not a seconds.frames timecode (more than two decimals)")
     seconds, frames = divmod(hundredths, 100)
     if frames >= fps:
         raise ValueError(f"{value!r} is not a seconds.frames timecode at {fps} fps (frame {frames} >= {fps})")
@@ -150,54 +168,52 @@ def shipped_manifests() -> list[str]:
 
 
 def load(path: str | os.PathLike | None = None) -> Benchmark:
-    """Load and validate a manifest: a path, a shipped manifest name, or the default benchmark."""
+    """Load and validate a manifest: a path, a shipped manifest name, or the default benchmark.
+
+    Every problem is one ``ManifestError`` line naming the file (and the clip and field).
+    """
     if path is None:
         path = default_manifest_path()
     elif not os.path.exists(path) and str(path) in shipped_manifests():
         path = default_manifest_path(str(path))
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        with open(p, "rb") as f:
+            raw = f.read(checks.MAX_BYTES + 1)  # bounded: a wrong file must not fill memory
     except OSError as exc:
-        raise ManifestError(f"{p}: cannot read manifest ({exc.strerror})") from None
+        raise ManifestError(_one_line(f"{p}: cannot read manifest ({exc.strerror or exc})")) from None
     try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{p}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        data = checks.decode(raw)
+    except checks.Invalid as exc:
+        raise ManifestError(_one_line(f"{p}: {exc.what}")) from None
     return parse(data, source=str(p), sha256=hashlib.sha256(raw).hexdigest())
 
 
+# Characters that end a line for str.splitlines(): escaped so that every error stays one line.
+_LINE_BREAKS = {ord(c): c.encode("unicode_escape").decode() for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def _one_line(msg: str) -> str:
+    return msg.translate(_LINE_BREAKS)
+
+
 def parse(data: Any, *, source: str = "<manifest>", sha256: str | None = None) -> Benchmark:
-    """Validate a manifest object (as loaded from JSON) and build the typed benchmark."""
+    """Validate a manifest object (as loaded from JSON) and build the typed benchmark.
+
+    The rules are ``manifest_checks.check`` (docs/manifest_schema.md); the first broken one is
+    raised as ``ManifestError("<source>: <clip and field>: <what is wrong>")``.
+    """
 
     def fail(where: str, msg: str):
-        raise ManifestError(f"{source}: {where}: {msg}")
+        raise ManifestError(_one_line(f"{source}: {where}: {msg}"))
 
-    if not isinstance(data, dict):
-        fail("top level", "must be an object")
-    if data.get("schema") != SCHEMA:
-        fail("schema", f"must be {SCHEMA!r}, got {data.get('schema')!r}")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        fail("schema_version", f"unsupported version {data.get('schema_version')!r} (this ie-bench reads {SCHEMA_VERSION})")
-    for key in ("name", "version"):
-        if not isinstance(data.get(key), str) or not data[key]:
-            fail(key, "must be a non-empty string")
-    clips_raw = data.get("clips")
-    if not isinstance(clips_raw, list) or not clips_raw:
-        fail("clips", "must be a non-empty list")
+    try:
+        checks.check(data, SCHEMA, SCHEMA_VERSION)
+    except checks.Invalid as exc:
+        fail(exc.where, exc.what)
     clips = []
-    seen: set[str] = set()
-    for i, c in enumerate(clips_raw):
-        cid = c.get("id") if isinstance(c, dict) else None
-        where = f"clip {cid}" if isinstance(cid, str) and cid else f"clips[{i}]"
-        if not isinstance(c, dict):
-            fail(where, "must be an object")
-        if not isinstance(cid, str) or not cid or "/" in cid:
-            fail(where, "id: must be a non-empty string without '/'")
-        if cid in seen:
-            fail(where, "id: duplicate clip id")
-        seen.add(cid)
-        clips.append(_parse_clip(c, where, fail))
+    for i, c in enumerate(data["clips"]):
+        clips.append(_build_clip(c, checks.clip_label(data["clips"], i), fail))
     digest = sha256 or hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
     return Benchmark(
         name=data["name"],
@@ -209,66 +225,28 @@ def parse(data: Any, *, source: str = "<manifest>", sha256: str | None = None) -
     )
 
 
-def _segments(value, where, fld, fail) -> tuple[Segment, ...]:
-    if not isinstance(value, list):
-        fail(where, f"{fld}: must be a list of [start, end] pairs")
-    out = []
-    for j, seg in enumerate(value):
-        if (
-            not isinstance(seg, (list, tuple))
-            or len(seg) != 2
-            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in seg)
-        ):
-            fail(where, f"{fld}[{j}]: must be a [start, end] pair of numbers")
-        s, e = float(seg[0]), float(seg[1])
-        if s < 0 or e < s:
-            fail(where, f"{fld}[{j}]: [{s}, {e}] is not a valid segment (need 0 <= start <= end)")
-        out.append((s, e))
-    return tuple(out)
+def _pairs(value) -> tuple[Segment, ...]:
+    return tuple((float(s), float(e)) for s, e in value)
 
 
-def _parse_clip(c: dict, where: str, fail) -> Clip:
-    duration = c.get("duration")
-    if not isinstance(duration, (int, float)) or isinstance(duration, bool) or duration <= 0:
-        fail(where, f"duration: must be a positive number of seconds, got {duration!r}")
-    people_raw = c.get("people")
-    if not isinstance(people_raw, list) or not people_raw:
-        fail(where, "people: must be a non-empty list (ordered left to right)")
-    n = len(people_raw)
-    expected_roles = ["left", "right"] if n == 2 else [f"p{k}" for k in range(n)]
-    alt_roles = [f"p{k}" for k in range(n)]
+def _build_clip(c: dict, where: str, fail) -> Clip:
+    """The typed clip from a checked one; the listening segments are computed (and compared)."""
+    duration = float(c["duration"])
     people = []
-    for k, p in enumerate(people_raw):
-        pw = f"people[{k}]"
-        if not isinstance(p, dict):
-            fail(where, f"{pw}: must be an object")
-        role = p.get("role")
-        if role not in (expected_roles[k], alt_roles[k]):
-            fail(where, f"{pw}.role: expected {expected_roles[k]!r} (people are ordered left to right), got {role!r}")
-        audio = p.get("audio")
-        if not isinstance(audio, str) or not audio or os.path.isabs(audio) or ".." in Path(audio).parts:
-            fail(where, f"{pw}.audio: must be a relative path inside the data root, got {audio!r}")
-        speaking = _segments(p.get("speaking", []), where, f"{pw}.speaking", fail)
-        for s, e in speaking:
-            # one 30 fps frame of slack: released end times may overrun the audio by < 1 frame
-            if s > duration + 1 / 30:
-                fail(where, f"{pw}.speaking: segment [{s}, {e}] starts after the clip ends ({duration} s)")
-        listening = complement(speaking, float(duration))
+    for k, p in enumerate(c["people"]):
+        speaking = _pairs(p["speaking"])
+        listening = complement(speaking, duration)
         if "listening" in p:
-            given = _segments(p["listening"], where, f"{pw}.listening", fail)
+            given = _pairs(p["listening"])
             if len(given) != len(listening) or any(
                 abs(a - b) > 1e-6 for ga, la in zip(given, listening) for a, b in zip(ga, la)
             ):
-                fail(where, f"{pw}.listening: must be the complement of speaking within [0, duration]")
+                fail(where, f"people[{k}].listening: must be the complement of speaking within [0, duration]")
         raw = p.get("speaking_raw")
-        for key in ("audio_sha256", "pcm_sha256"):
-            v = p.get(key)
-            if v is not None and (not isinstance(v, str) or len(v) != 64):
-                fail(where, f"{pw}.{key}: must be a 64-hex-digit sha256")
         people.append(
             Person(
-                role=role,
-                audio=audio,
+                role=p["role"],
+                audio=p["audio"],
                 speaking=speaking,
                 listening=listening,
                 audio_sha256=p.get("audio_sha256"),
@@ -281,9 +259,9 @@ def _parse_clip(c: dict, where: str, fail) -> Clip:
         )
     return Clip(
         id=c["id"],
-        duration=float(duration),
+        duration=duration,
         people=tuple(people),
-        prompt=c.get("prompt", "") or "",
+        prompt=c.get("prompt") or "",
         prompt_is_generic=bool(c.get("prompt_is_generic", False)),
         reference=dict(c.get("reference") or {}),
         video=c.get("video"),
