@@ -103,10 +103,11 @@ def plan_release(benchmark: Benchmark, clips: Sequence[str] | None = None) -> li
 
 def verified_copy(root: str | os.PathLike, item: PlannedFile) -> Path | None:
     """A file under ``root`` that already is ``item``: the released bytes, or (audio) the same samples."""
+    from interactive_eyes.data.paths import confined
     from interactive_eyes.download import sha256_file
     from interactive_eyes.media.errors import MediaError
 
-    target = Path(root) / item.relpath
+    target = confined(root, item.relpath, item.kind)
     if target.is_file() and sha256_file(target) == item.sha256:
         return target
     if item.kind != "audio" or not item.pcm_sha256:
@@ -175,8 +176,6 @@ def fetch_release(
     target path (``DownloadError``). After a first failure the remaining files are tried once
     each without retries: a network that is down would otherwise cost minutes of back-off.
     """
-    from interactive_eyes.download import DownloadError, download
-
     from interactive_eyes.data import manifest
 
     benchmark = benchmark if benchmark is not None else manifest.load()
@@ -188,21 +187,12 @@ def fetch_release(
     bar = _files_bar(progress, len(plan))
     try:
         for item in plan:
-            target = root / item.relpath
             have = verified_copy(root, item)
             if have is not None:
                 report.items.append(FetchItem(item.relpath, str(have), "present", source=item.url))
             else:
-                try:
-                    download(item.url, target, sha256=item.sha256, transport=transport, progress=progress,
-                             retries=retries, backoff=backoff)
-                    report.items.append(FetchItem(item.relpath, str(target), "downloaded", source=item.url))
-                except DownloadError as exc:
-                    report.items.append(FetchItem(item.relpath, str(target), "failed", str(exc), item.url))
-                    retries = 0
-                except OSError as exc:  # e.g. the root cannot be created
-                    reason = f"{item.url} -> {target}: {exc.strerror or exc}"
-                    report.items.append(FetchItem(item.relpath, str(target), "failed", reason, item.url))
+                report.items.append(_download_one(root, item, transport, progress, retries, backoff))
+                if not report.items[-1].ok:
                     retries = 0
             if bar is not None:
                 bar.update(1)
@@ -210,6 +200,26 @@ def fetch_release(
         if bar is not None:
             bar.close()
     return report
+
+
+def _download_one(root: Path, item: PlannedFile, transport, progress: bool, retries: int, backoff: float) -> FetchItem:
+    """Download one released file onto ``root / item.relpath``; a failure is the item's reason."""
+    from interactive_eyes.data.paths import PathEscapeError, write_target
+    from interactive_eyes.download import DownloadError, download
+
+    target = root / item.relpath
+    try:
+        # the download appends to <target>.part and renames it onto <target>: neither may lead
+        # out of the root through a symlink (a linked folder of read-only shared data, say)
+        write_target(root, item.relpath, item.kind)
+        write_target(root, item.relpath + ".part", item.kind)
+        download(item.url, target, sha256=item.sha256, transport=transport, progress=progress,
+                 retries=retries, backoff=backoff)
+        return FetchItem(item.relpath, str(target), "downloaded", source=item.url)
+    except (DownloadError, PathEscapeError) as exc:
+        return FetchItem(item.relpath, str(target), "failed", str(exc), item.url)
+    except OSError as exc:  # e.g. the root cannot be created
+        return FetchItem(item.relpath, str(target), "failed", f"{item.url} -> {target}: {exc.strerror or exc}", item.url)
 
 
 def _files_bar(enabled: bool, total: int):
@@ -380,13 +390,27 @@ def source_fps(src: str, headers: dict[str, str] | None = None) -> float:
 
 
 def reference_frame_path(root: str | os.PathLike, clip_id: str) -> Path:
-    """Where ``--frames`` puts a clip's reference frame: ``<root>/frames/<clip>.png``."""
-    return Path(root) / "frames" / f"{clip_id}.png"
+    """Where ``--frames`` puts a clip's reference frame: ``<root>/frames/<clip>.png``.
+
+    ``PathEscapeError`` when writing there would leave the root (a symlinked ``frames/``).
+    """
+    from interactive_eyes.data.paths import write_target
+
+    return write_target(root, f"frames/{clip_id}.png", "reference frame")
+
+
+def video_path(root: str | os.PathLike, clip: Clip) -> Path:
+    """Where ``--videos`` puts a clip's ground truth: ``<root>/<clip.video>``, kept inside the root."""
+    from interactive_eyes.data.paths import write_target
+
+    return write_target(root, clip.video, "video")
 
 
 def alignment_path(root: str | os.PathLike, clip: Clip) -> Path:
     """The record of a ground-truth clip's alignment, next to it: ``<clip>.align.json``."""
-    return Path(root) / (str(Path(clip.video).with_suffix("")) + ".align.json")
+    from interactive_eyes.data.paths import write_target
+
+    return write_target(root, str(Path(clip.video).with_suffix("")) + ".align.json", "alignment record")
 
 
 def extract_reference_frame(streams: SourceStreams, time: float, dest: str | os.PathLike) -> Path:
@@ -455,7 +479,8 @@ def extract_ground_truth(streams: SourceStreams, clip: Clip, root: str | os.Path
             times.append(t)
             yield rgb
 
-    dest = root / clip.video
+    dest = video_path(root, clip)
+    record_path = alignment_path(root, clip)  # checked before the video is written
     write_video(dest, frames(), fps, audio=audio, audio_rate=OUTPUT_AUDIO_RATE)
     record = {
         "clip": clip.id,
@@ -470,7 +495,7 @@ def extract_ground_truth(streams: SourceStreams, clip: Clip, root: str | os.Path
         "correlation_clarity": round(found.clarity, 3) if math.isfinite(found.clarity) else None,
         "align_rate": ALIGN_RATE,
     }
-    _write_json_atomic(alignment_path(root, clip), record)
+    _write_json_atomic(record_path, record)
     return record
 
 
@@ -482,6 +507,26 @@ def _write_json_atomic(path: Path, obj) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _targets(root: Path, clip: Clip, frames: bool, videos: bool) -> tuple[list[tuple[str, Path]], list[FetchItem]]:
+    """The files ``fetch_youtube`` would write for one clip, and a failed item for each that would
+    leave the root (``PathEscapeError``: nothing is written for it; the other files go on)."""
+    from interactive_eyes.data.paths import PathEscapeError
+
+    wants, refused = [], []
+    for kind, wanted in (("frame", frames), ("video", videos and bool(clip.video))):
+        if not wanted:
+            continue
+        try:
+            if kind == "frame":
+                wants.append((kind, reference_frame_path(root, clip.id)))
+            else:
+                alignment_path(root, clip)  # its record is written next to it
+                wants.append((kind, video_path(root, clip)))
+        except PathEscapeError as exc:
+            refused.append(FetchItem(f"{clip.id} {kind}", str(root), "failed", str(exc)))
+    return wants, refused
 
 
 def fetch_youtube(
@@ -503,6 +548,7 @@ def fetch_youtube(
     """
     import av
 
+    from interactive_eyes.data.paths import PathEscapeError
     from interactive_eyes.media.errors import MediaError
 
     resolver = resolver or resolve_youtube
@@ -512,11 +558,8 @@ def fetch_youtube(
     items: list[FetchItem] = []
     for clip in select_clips(benchmark, clips):
         yt, t0 = clip.reference.get("youtube_id"), clip.reference.get("time")
-        wants = []
-        if frames:
-            wants.append(("frame", reference_frame_path(root, clip.id)))
-        if videos and clip.video:
-            wants.append(("video", root / clip.video))
+        wants, refused = _targets(root, clip, frames, videos)
+        items += refused
         if not wants:
             continue
         if not yt or t0 is None:
@@ -552,7 +595,7 @@ def fetch_youtube(
                     items.append(FetchItem(f"{clip.id} video", str(path), "downloaded",
                                            f"aligned: offset {rec['offset']:+.3f} s, peak {rec['correlation_peak']}",
                                            yt))
-            except (FetchError, MediaError, FileNotFoundError) as exc:  # their messages name the file
+            except (FetchError, MediaError, FileNotFoundError, PathEscapeError) as exc:  # their messages name the file
                 items.append(FetchItem(f"{clip.id} {kind}", str(path), "failed", str(exc), yt))
             except (OSError, ValueError, av.error.FFmpegError) as exc:
                 reason = f"{clip.id}: {kind} to {path}: {exc.__class__.__name__}: {' '.join(str(exc).split())}"

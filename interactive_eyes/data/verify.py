@@ -35,7 +35,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from interactive_eyes.data.manifest import Benchmark, Clip, Person
-from interactive_eyes.data.paths import audio_candidates
+from interactive_eyes.data.paths import PathEscapeError, audio_candidates, confined
 from interactive_eyes.data.release import RELEASED_VIDEO_SHA256
 from interactive_eyes.download import sha256_file
 
@@ -56,7 +56,8 @@ VAD_SAMPLE_RATE = 16000
 
 @dataclass(frozen=True)
 class FileCheck:
-    """One file's verdict. ``status``: ok | missing | corrupt | mismatch | absent (optional file not there)."""
+    """One file's verdict. ``status``: ok | missing | corrupt | mismatch | unsafe (path outside the root) |
+    absent (optional file not there)."""
 
     clip: str | None
     kind: str  # audio | annotation | video
@@ -97,7 +98,10 @@ def check_track(root: str | os.PathLike, clip: Clip, person: Person) -> FileChec
     from interactive_eyes.media.audio import pcm_sha256
     from interactive_eyes.media.errors import MediaError
 
-    cands = audio_candidates(root, person.audio)
+    try:
+        cands = audio_candidates(root, person.audio)
+    except PathEscapeError as exc:  # only a hand-built Clip gets here: the loader refuses such paths
+        return FileCheck(clip.id, "audio", person.audio, "unsafe", str(exc), str(root))
     path = next((c for c in cands if c.is_file()), None)
     if path is None:
         return FileCheck(clip.id, "audio", person.audio, "missing",
@@ -128,7 +132,10 @@ def check_annotation(root: str | os.PathLike, benchmark: Benchmark) -> FileCheck
     rel = benchmark.source.get("annotation_file")
     if not rel:
         return None
-    path = Path(root) / rel
+    try:
+        path = confined(root, rel, "annotation file")
+    except PathEscapeError as exc:
+        return FileCheck(None, "annotation", rel, "unsafe", str(exc), str(root))
     if not path.is_file():
         return FileCheck(None, "annotation", rel, "missing", "released annotation file not found", str(path))
     want = benchmark.source.get("annotation_sha256")
@@ -147,7 +154,10 @@ def check_video(root: str | os.PathLike, clip: Clip) -> FileCheck | None:
 
     if not clip.video:
         return None
-    path = Path(root) / clip.video
+    try:
+        path = confined(root, clip.video, "video")
+    except PathEscapeError as exc:
+        return FileCheck(clip.id, "video", clip.video, "unsafe", str(exc), str(root))
     if not path.is_file():
         return FileCheck(clip.id, "video", clip.video, "absent", "not fetched (optional)", str(path))
     want = RELEASED_VIDEO_SHA256.get(clip.video)
