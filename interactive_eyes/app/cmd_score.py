@@ -1,8 +1,16 @@
-"""``ie-bench score`` and ``ie-bench validate``: thin wrappers over the engine and the validator."""
+"""``ie-bench score`` and ``ie-bench validate``: thin wrappers over the engine and the validator.
+
+Exit codes (app/exit_codes.py): 0 every requested (clip, metric) ok / every clip valid; 1 the run
+completed but a clip failed or is missing, a metric named with ``--metrics`` was skipped, nothing
+was scored, or validate found an error; 2 usage or input error (bad option, manifest, name);
+3 environment (output folder locked, disk full, ``--device cuda`` without CUDA).
+"""
 
 from __future__ import annotations
 
 import click
+
+from interactive_eyes.app.cmd_common import EPILOG, exits, offline_mode, offline_option
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -12,22 +20,25 @@ def _csv(value: str | None) -> list[str] | None:
 def _load_benchmark(manifest):
     from interactive_eyes.data.manifest import ManifestError, load
 
+    from interactive_eyes.app.exit_codes import UsageError
+
     try:
         return load(manifest)
-    except ManifestError as exc:
-        raise click.ClickException(str(exc)) from None
+    except (ManifestError, FileNotFoundError, KeyError) as exc:
+        raise UsageError(str(exc.args[0] if isinstance(exc, KeyError) else exc)) from None
 
 
-@click.command("score")
+@click.command("score", epilog=EPILOG)
 @click.argument("generated_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--metrics", help="Comma-separated metric names (default: every metric that can run here).")
 @click.option("--root", type=click.Path(file_okay=False), help="Benchmark data root (per-person audio).")
 @click.option("--manifest", help="Manifest file or shipped manifest name (default: interactive_eyes).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: GENERATED_DIR/ie-bench).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
-@click.option("--workers", default=1, show_default=True, help="Worker processes (clips in parallel).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Worker processes (clips in parallel).")
 @click.option("--clips", help="Comma-separated clip ids (marks the run partial).")
-@click.option("--limit", type=int, help="Only the first N clips (marks the run partial).")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N clips (marks the run partial).")
 @click.option("--interactivity-mode", type=click.Choice(["corrected", "paper"]), default=None,
               help="Interactivity mode (default: the metric's own default, corrected).")
 @click.option("--sync-star-mode", type=click.Choice(["mask", "segment", "framewise"]), default=None,
@@ -41,10 +52,18 @@ def _load_benchmark(manifest):
               help="Any metric constructor option, e.g. --option fid.frame_stride=5 (repeatable).")
 @click.option("--allow-silent", is_flag=True, help="Score videos without an audio stream (video-only metrics).")
 @click.option("--overwrite", is_flag=True, help="Recompute everything instead of resuming.")
+@click.option("--strict", is_flag=True, help="Stop at the first problem (a requested metric that cannot run, a "
+                                             "missing or failed clip) with exit 1 instead of scoring the others.")
+@offline_option
 @click.option("--json", "as_json", is_flag=True, help="Print results.json instead of the table.")
 def score(generated_dir, metrics, root, manifest, out, device, workers, clips, limit, interactivity_mode,
-          sync_star_mode, landmark_backend, references, extra, allow_silent, overwrite, as_json):
-    """Score a folder of <clip_id>.mp4 videos; resumes unless --overwrite."""
+          sync_star_mode, landmark_backend, references, extra, allow_silent, overwrite, strict, offline, as_json):
+    """Score a folder of <clip_id>.mp4 videos; resumes unless --overwrite.
+
+    A clip whose file is missing, unreadable, corrupt, of the wrong length (more than one frame
+    off the clip's duration) or frame rate (outside 10-60 fps) fails with its reason; the others
+    still score. The same checks as `ie-bench validate`.
+    """
     import json
 
     from interactive_eyes.app.engine import EngineOptions
@@ -62,8 +81,12 @@ def score(generated_dir, metrics, root, manifest, out, device, workers, clips, l
             if ref.endswith(".npz"):
                 import numpy as np
 
-                with np.load(ref) as z:
-                    meta_metric = str(z["meta_metric"]) if "meta_metric" in z.files else None
+                try:
+                    with np.load(ref) as z:
+                        meta_metric = str(z["meta_metric"]) if "meta_metric" in z.files else None
+                except Exception as exc:
+                    raise click.BadParameter(f"{ref}: not a readable statistics file ({exc})",
+                                             param_hint="--reference") from None
                 if meta_metric not in (None, name):
                     continue
             ref_by_metric.setdefault(name, ref)
@@ -79,10 +102,11 @@ def score(generated_dir, metrics, root, manifest, out, device, workers, clips, l
         metric_options.setdefault(metric, {})[opt] = parsed
     options = EngineOptions(device=device, landmark_backend=landmark_backend, metric_options=metric_options,
                             allow_silent=allow_silent, references=ref_by_metric)
-    try:
+    bench = _load_benchmark(manifest)
+    with exits(), offline_mode(offline):
         results = run_score(
             generated_dir,
-            benchmark=_load_benchmark(manifest),
+            benchmark=bench,
             data_root=root,
             out=out,
             metrics=_csv(metrics),
@@ -91,9 +115,8 @@ def score(generated_dir, metrics, root, manifest, out, device, workers, clips, l
             clips=_csv(clips),
             limit=limit,
             overwrite=overwrite,
+            strict=strict,
         )
-    except (KeyError, FileNotFoundError, ValueError) as exc:
-        raise click.ClickException(str(exc).strip("'\"")) from None
     if as_json:
         click.echo(json.dumps(results, indent=2))
     else:
@@ -101,21 +124,29 @@ def score(generated_dir, metrics, root, manifest, out, device, workers, clips, l
         from pathlib import Path
 
         click.echo(f"results: {Path(out or Path(generated_dir) / 'ie-bench') / 'results.json'}")
+    raise SystemExit(results["exit_code"])
 
 
-@click.command("validate")
+@click.command("validate", epilog=EPILOG)
 @click.argument("generated_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--manifest", help="Manifest file or shipped manifest name (default: interactive_eyes).")
 @click.option("--clips", help="Comma-separated clip ids.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N clips.")
+@click.option("--decode/--no-decode", default=True, show_default=True,
+              help="Decode every frame (catches corruption in the middle of a stream); --no-decode only demuxes.")
 @click.option("--no-faces", is_flag=True, help="Skip the face count on the first frame.")
-def validate(generated_dir, manifest, clips, no_faces):
-    """Check names, decodability, fps, duration, audio and faces; exit 1 on any error."""
+@click.option("--strict", is_flag=True, help="Stop at the first error (exit 1).")
+def validate(generated_dir, manifest, clips, limit, decode, no_faces, strict):
+    """Check names, readability, decoding, fps, duration, audio and faces; exit 1 on any error.
+
+    The per-clip checks are exactly those `ie-bench score` applies before scoring a clip.
+    """
     from interactive_eyes.app.validate import format_checks, validate_dir
 
-    try:
-        rows = validate_dir(generated_dir, _load_benchmark(manifest), clips=_csv(clips), check_faces=not no_faces)
-    except (KeyError, FileNotFoundError) as exc:
-        raise click.ClickException(str(exc).strip("'\"")) from None
+    bench = _load_benchmark(manifest)
+    with exits():
+        rows = validate_dir(generated_dir, bench, clips=_csv(clips), check_faces=not no_faces, decode=decode,
+                            limit=limit, strict=strict)
     click.echo(format_checks(rows))
-    if any(r.level == "error" for r in rows):
+    if not rows or any(r.level == "error" for r in rows):
         raise SystemExit(1)

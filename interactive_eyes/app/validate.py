@@ -1,10 +1,12 @@
 """Check a folder of generated videos before any model runs.
 
-For every clip of the manifest: the file exists under its exact name, decodes, has an audio
-stream, a sane frame rate, a duration within ±0.2 s of the clip's (AnyTalker itself trims or
-pads by a few frames, spec baselines.md §1b), a resolution, and as many faces on its first frame
-as the clip has people. Files that match no clip are reported (with a did-you-mean for
-misnamed ones). Each problem is one row: level error|warning, clip, file, what is wrong.
+For every clip of the manifest the checks ``score`` applies (``app/checks.py``, one shared
+function): the file exists under its exact name (and not twice in different case), is readable,
+decodes (every frame with ``decode=True``, so mid-stream corruption is caught), has an audio
+stream, a frame rate in [10, 60] fps and a duration within one frame of the clip's; then, as
+``validate``'s own extra, as many faces on its first frame as the clip has people. Files that
+match no clip are reported (with a did-you-mean for misnamed ones). Each problem is one row:
+level error|warning, clip, file, what is wrong.
 """
 
 from __future__ import annotations
@@ -13,8 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-DURATION_TOLERANCE_S = 0.2
-MIN_FPS, MAX_FPS = 10.0, 60.0
+from interactive_eyes.app.checks import MAX_FPS, MIN_FPS, check_video, plan_inputs  # noqa: F401
 
 
 @dataclass
@@ -42,39 +43,44 @@ def count_faces(rgb, max_faces: int) -> int:
 
 
 def validate_dir(generated_dir: str | os.PathLike, benchmark, *, clips: list[str] | None = None,
-                 check_faces: bool = True) -> list[Check]:
-    from interactive_eyes.app.engine import plan_inputs
+                 check_faces: bool = True, decode: bool = True, limit: int | None = None,
+                 strict: bool = False) -> list[Check]:
+    """One row per clip (and per extra file). ``strict``: stop at the first error (``StrictStop``)."""
+    from interactive_eyes.app.errors import StrictStop
     from interactive_eyes.media.errors import MediaError
-    from interactive_eyes.media.video import iter_frames, probe
+    from interactive_eyes.media.video import iter_frames
 
     generated_dir = Path(generated_dir)
     if not generated_dir.is_dir():
         raise FileNotFoundError(f"{generated_dir}: not a folder")
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit {limit}: must be a positive number of clips")
     clip_ids = list(clips) if clips else benchmark.clip_ids
+    for cid in clip_ids:
+        benchmark.clip(cid)  # unknown ids: KeyError with a suggestion
+    if limit:
+        clip_ids = clip_ids[:limit]
     plans, extras = plan_inputs(generated_dir, benchmark, clip_ids)
     rows: list[Check] = []
+
+    def add(row: Check) -> None:
+        rows.append(row)
+        if strict and row.level == "error":
+            raise StrictStop(f"--strict: {row.clip} {row.file}: {row.message}")
+
     for cid, plan in plans.items():
         if plan.video is None:
-            rows.append(Check(cid, f"{cid}.mp4", "error", "missing file"))
+            add(Check(cid, f"{cid}.mp4", "error", plan.problem.split(": ", 1)[-1] if plan.problem else "missing file"))
             continue
         name = plan.video.name
-        try:
-            info = probe(plan.video)
-        except MediaError as exc:
-            rows.append(Check(cid, name, "error", exc.reason))
-            continue
-        problems: list[tuple[str, str]] = []
-        if not info.has_audio:
-            problems.append(("error", "no audio stream"))
-        if not (MIN_FPS <= info.fps <= MAX_FPS):
-            problems.append(("error", f"frame rate {info.fps:.3f} outside [{MIN_FPS:g}, {MAX_FPS:g}]"))
-        if info.n_frames < 2:
-            problems.append(("error", f"only {info.n_frames} frame"))
-        if abs(info.duration - plan.clip.duration) > DURATION_TOLERANCE_S:
-            problems.append(("error", f"duration {info.duration:.3f} s vs clip {plan.clip.duration:.3f} s "
-                                      f"(tolerance ±{DURATION_TOLERANCE_S} s)"))
+        checked = check_video(plan.video, plan.clip, decode=decode)
+        problems = list(checked.problems)
+        info = checked.info
         n_faces = None
-        if check_faces and info.n_frames:
+        if info is None:
+            add(Check(cid, name, "error", "; ".join(m for _, m in problems)))
+            continue
+        if check_faces and info.n_frames and checked.ok:
             try:
                 first = next(iter_frames(plan.video))
                 n_faces = count_faces(first.rgb, plan.clip.n_people + 2)
@@ -84,11 +90,11 @@ def validate_dir(generated_dir: str | os.PathLike, benchmark, *, clips: list[str
             except MediaError as exc:
                 problems.append(("error", exc.reason))
         level = "error" if any(lv == "error" for lv, _ in problems) else ("warning" if problems else "ok")
-        rows.append(Check(cid, name, level, "; ".join(m for _, m in problems) or "ok", fps=info.fps,
-                          duration=info.duration, size=f"{info.width}x{info.height}", faces=n_faces))
+        add(Check(cid, name, level, "; ".join(m for _, m in problems) or "ok", fps=info.fps,
+                  duration=info.duration, size=f"{info.width}x{info.height}", faces=n_faces))
     for e in extras:
         hint = f"not a clip of {benchmark.name}" + (f" (did you mean {e['did_you_mean']}?)" if e["did_you_mean"] else "")
-        rows.append(Check("-", e["file"], "warning" if not e["did_you_mean"] else "error", hint))
+        add(Check("-", e["file"], "warning" if not e["did_you_mean"] else "error", hint))
     return rows
 
 

@@ -103,3 +103,48 @@ class LumaRef(LumaStats):
 
         pooled = super().reduce(stats)
         return SetResult(value=abs(pooled.value - float(reference["mean"])), n_samples=pooled.n_samples)
+
+
+class InvalidProtobuf(Exception):
+    """Stands in for onnxruntime's exception on a truncated model file (not an OSError/ValueError)."""
+
+
+class CorruptModel(MeanLuma):
+    """A metric whose model file is unusable: ``unavailable()`` itself raises while loading it."""
+
+    name = "corrupt_model"
+
+    def unavailable(self):
+        raise InvalidProtobuf("[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from w.onnx failed:Protobuf parsing failed.")
+
+
+class CorruptInit(MeanLuma):
+    """A metric whose constructor raises (it loads its model eagerly)."""
+
+    name = "corrupt_init"
+
+    def __init__(self, device: str = "cpu"):
+        raise EOFError("w.pt: Ran out of input (truncated file)")
+
+
+class OfflineProbe(MeanLuma):
+    """Unavailable exactly when the weights layer is in offline mode (IE_BENCH_OFFLINE / --offline)."""
+
+    name = "offline_probe"
+
+    def unavailable(self):
+        from interactive_eyes.weights import is_offline
+
+        return "weights not cached and offline mode is on" if is_offline() else None
+
+
+class SlowLuma(MeanLuma):
+    """MeanLuma at 20 frames/s, so a run lasts long enough to be killed in the middle."""
+
+    name = "slow_luma"
+
+    def update(self, state, frame):
+        import time
+
+        time.sleep(0.05)
+        super().update(state, frame)

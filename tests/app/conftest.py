@@ -16,7 +16,8 @@ def fake_metrics(monkeypatch):
     import _fake_metrics as fm
 
     saved = (dict(METRICS._entries), dict(METRICS._loaded))
-    for cls in (fm.MeanLuma, fm.LumaStats, fm.Broken, fm.LumaRef):
+    for cls in (fm.MeanLuma, fm.LumaStats, fm.Broken, fm.LumaRef, fm.CorruptModel, fm.CorruptInit, fm.OfflineProbe,
+                fm.SlowLuma):
         if cls.name not in METRICS:
             METRICS.register(cls.name, f"_fake_metrics:{cls.__name__}")
     yield fm
