@@ -1,77 +1,28 @@
 """Interactivity: how much a listener's eyes and eyebrows move (AnyTalker, arXiv 2511.23475).
 
-For each person, while that person is **listening**, the mean displacement between consecutive
-frames of 22 eye and eyebrow keypoints (``faces.landmarks.EYE_BROW_POINTS``), measured in a
-per-person face frame scaled to 224 px; the clip's value averages those per-frame displacements
-over all listening frames of all people (so each person weighs by how long they listen), and
-every person's own mean is reported too. Higher = more listener reaction. Units: 224-px face
-units per frame.
+For each person, while that person is **listening**, the mean displacement of 22 eye and
+eyebrow keypoints (``faces.landmarks.EYE_BROW_POINTS``) in a per-person face frame scaled to
+224 px; the clip's value averages those displacements over all listening samples of all people
+(each person weighs by how long they listen); every person's own mean is reported too. Higher =
+more listener reaction. docs/interactivity.md has the definition, both modes and every figure.
 
-Two modes (``mode=``), spec/metrics.md §5:
+    from interactive_eyes.metrics.interactivity import interactivity
+    r = interactivity(landmarks, fps, speaking, boxes=boxes)   # arrays: (T, N, 22, 2), (T, N, 4)
+    r.value, r.per_person, r.details
 
-``paper`` reproduces the released script (``benchmark/calculate_interactivity.py``, §5.2) rule
-by rule:
-  * one crop size for the whole video, M = max(224, largest ``int`` side of any person's square
-    face box) (``paper_crop_size``); landmarks go to X = (L - (c - M/2)) * 224 / M;
-  * the crop centre c follows each person's square-box centre through an EMA,
-    c <- 0.7 c_raw + 0.3 c_prev, behind a 10 px gate: a raw centre more than 10 px from the last
-    *stable* centre is replaced by it, and the stable centre only moves on non-outlier frames;
-  * a second 10-unit gate on the mean distance of all K landmarks to the last stable landmark
-    set S replaces X by S; S only moves on non-outlier frames. Both gates are sticky: once a
-    genuine movement exceeds them, the person stays frozen (motion 0) until they come back;
-  * speaking segments are the released numbers read as **decimal seconds** (``speaking_raw``
-    in the manifest), tested as **closed** intervals at t = frame index / fps;
-  * the first frame of a person contributes nothing (no previous landmarks);
-  * failure rule: the first frame with any face sets the expected face count; the clip fails if
-    it is not N or if any later frame has a different count.
-  Unlike the script, a failed clip is reported as ``failed`` with its reason (the engine counts
-  it); it is never dropped silently from the mean.
-  What ie-bench cannot reproduce here: the script's two insightface detectors matched by rank
-  (§5.4 item 3) - boxes and identities come from ie-bench's tracker in both modes - and, unless
-  the ``insightface`` backend is chosen, its landmark model (values are comparable only within a
-  backend, §6.1).
+``mode="paper"`` is the released script rule for rule (``interactivity_paper``): per-frame
+displacements in a shared 224/M crop around an EMA-smoothed centre, sticky 10-unit gates,
+speaking segments read as decimal seconds, closed. ``mode="corrected"`` (default,
+``interactivity_tracks``) fixes what spec/metrics.md §5.4 and issue 10 show to be wrong:
+timecode segments, half-open; each person's own scale; camera motion estimated from the
+background and removed (``faces.camera``; a clip whose background gives no reliable estimate
+is scored without, and says so); glitches of up to 3 frames and unsupported jumps at gap edges
+rejected, counted by reason; a fixed 1/25 s time step (interpolated), so the value is per
+1/25 s at any frame rate without scaling the noise floor; a per-person noise floor beside the
+value.
 
-``corrected`` (default) fixes what §5.4 shows to be wrong, each change for a stated reason:
-  * **Segments in true seconds.** The released numbers are ``seconds.frames`` timecodes at
-    30 fps (§5.3: every fraction <= .29, end times match the audio to one frame, VAD onsets line
-    up); reading them as decimals labels up to 0.68 s per boundary wrongly, so the trailing part
-    of every speech turn is counted as listening. The manifest's ``speaking`` (converted) is
-    used, half-open ``s <= t < e`` on presentation times; a displacement sample counts when the
-    person listens at both of its frames.
-  * **Each person's own scale.** The script's M is shared by everyone and never below 224, so
-    faces smaller than 224 px are measured in raw pixels (the value then depends on the video's
-    resolution: 480p and 720p renders of the same motion differ) and a smaller face weighs less
-    than a larger one. Here each person's landmarks are scaled by 224 / s, s = that person's
-    median square-box side over the clip (a per-clip median, because the per-frame box side
-    jitters by ~1%, which at ~100 units from the face centre would itself read as ~1 unit of
-    motion per frame). The origin of the face frame is fixed per person, so displacements are
-    those of the landmarks themselves: the script's moving EMA centre removes a frame-rate
-    dependent share of real head motion (nods and turns are listener reactions) and adds 70% of
-    the box detector's jitter to every point.
-  * **Outliers against the neighbouring frames, never sticky.** A frame is a landmark glitch
-    when its 22 points lie far from the midpoint of the previous and next frames (mean distance
-    above max(10 units, median + 6 x 1.4826 MAD of that distance over the person's frames)) while
-    those two frames agree with each other (the distance is more than twice their own mean
-    distance). A glitch of one frame is thus rejected and the two displacements touching it are
-    skipped; a genuine movement, even a fast step, is kept (its midpoint distance is at most half
-    its size, and its neighbours disagree). No state carries over, so nothing freezes. The
-    previous frame alone cannot tell a glitch from the start of a real movement; the next frame
-    can. 10 units is the script's own gate size; blinks move the 22-point mean by ~2 units.
-  * **Failures counted:** a person found in fewer than half of the frames fails the clip with
-    that reason (``faces.track.MIN_VISIBLE_FRACTION``), as does a clip with no usable listening
-    frame; single missed frames only leave gaps (the displacements touching them are skipped and
-    counted).
-  * **Frame-rate normalised value.** A per-frame displacement halves when the frame rate doubles
-    (§5.4 item 5: 25 fps scores ~4% below 24 fps, 30 fps ~20% below).
-    ``details['interactivity_25fps']`` = value * fps / 25 is the displacement per 1/25 s, so 24
-    and 30 fps outputs compare fairly; ``value`` stays the per-frame number.
-
-Both modes also report ``interactivity_25fps`` and per-person values, the number of listening
-frames used and skipped (and why), fps, the backend and the scale(s) used.
-
-Pure functions on landmark arrays (``paper_*``, ``corrected_*``, ``square_box``,
-``in_closed_intervals``) carry all of the arithmetic so that each rule is unit-tested on synthetic
-sequences; the ``Interactivity`` class only buffers frames and calls them.
+``interactivity()`` does the arithmetic on arrays; the ``Interactivity`` class (the metric the
+engine runs) only buffers frames, measures the camera and the crops' quality, and calls it.
 """
 
 from __future__ import annotations
@@ -85,215 +36,166 @@ import numpy as np
 from interactive_eyes.faces.landmarks import N_POINTS, eye_brow_indices
 from interactive_eyes.faces.track import MIN_VISIBLE_FRACTION
 from interactive_eyes.metrics.base import ClipContext, ClipResult, FrameData, Metric
+from interactive_eyes.metrics.interactivity_paper import (  # noqa: F401  (re-exported: the rules' home)
+    FPS_REF, PAPER_CENTER_GATE, PAPER_EMA, PAPER_LANDMARK_GATE, REF_SIZE, PaperTrack, decimal_intervals,
+    in_closed_intervals, in_half_open_intervals, paper_crop_size, paper_failure, paper_interactivity, paper_track,
+    square_box)
+from interactive_eyes.metrics.interactivity_tracks import (  # noqa: F401
+    MAX_GLITCH_RUN, SPIKE_FLOOR, SPIKE_NEIGHBOUR_RATIO, SPIKE_Z, STEP, CorrectedTrack, corrected_track,
+    displacements, noise_floor, reject_gap_edges, reject_glitches, resample, spike_frames)
 
 MODES = ("corrected", "paper")
-
-REF_SIZE = 224.0  # the face frame is scaled to 224 px (script: crop resized to 224, §5.2 step 4)
-FPS_REF = 25.0  # interactivity_25fps = per-frame displacement * fps / 25
-
-# paper mode (spec/metrics.md §5.2)
-PAPER_EMA = 0.7  # c <- 0.7 c_raw + 0.3 c_prev
-PAPER_CENTER_GATE = 10.0  # px in the original frame (the script's comment says 20; its code uses 10)
-PAPER_LANDMARK_GATE = 10.0  # mean distance over all K points, in 224/M units
-
-# corrected mode
-SPIKE_FLOOR = 10.0  # units: the script's own gate size; blinks move the 22-point mean by ~2
-SPIKE_Z = 6.0  # robust z of a glitch (median + 6 * 1.4826 * MAD)
-SPIKE_NEIGHBOUR_RATIO = 2.0  # a glitch is > 2x farther from its neighbours' midpoint than they are apart
-
-
-# =============================================================================================
-# Pure functions: segments
-
-
-def decimal_intervals(person) -> tuple[tuple[float, float], ...]:
-    """The speaking segments as the script reads them: the released numbers as decimal seconds
-    (the manifest's ``speaking_raw``; manifests without it hold plain seconds in ``speaking``)."""
-    raw = getattr(person, "speaking_raw", None)
-    if raw:
-        return tuple((float(s), float(e)) for s, e in raw)
-    return tuple(person.speaking)
-
-
-def in_closed_intervals(t: float, intervals: Sequence[tuple[float, float]]) -> bool:
-    """The script's test: ``s <= t <= e`` for any interval (so [[0, 0]] marks t = 0 as speaking)."""
-    return any(s <= t <= e for s, e in intervals)
-
-
-def in_half_open_intervals(t: float, intervals: Sequence[tuple[float, float]]) -> bool:
-    return any(s <= t < e for s, e in intervals)
-
-
-# =============================================================================================
-# Pure functions: paper mode
-
-
-def square_box(box: Sequence[float], width: int, height: int) -> tuple[float, float, float, float]:
-    """The script's square box: side = max(w, h) around the box centre, shifted inside the image,
-    then clipped to it (§5.2 pass 1)."""
-    x1, y1, x2, y2 = (float(v) for v in box)
-    side = max(x2 - x1, y2 - y1)
-    cx, cy = 0.5 * (x1 + x2), 0.5 * (y1 + y2)
-    nx1, ny1 = cx - side / 2, cy - side / 2
-    nx1 = min(max(nx1, 0.0), max(width - side, 0.0))
-    ny1 = min(max(ny1, 0.0), max(height - side, 0.0))
-    nx2, ny2 = min(nx1 + side, float(width)), min(ny1 + side, float(height))
-    return max(nx1, 0.0), max(ny1, 0.0), nx2, ny2
-
-
-def paper_crop_size(square_sides: np.ndarray) -> float:
-    """M = max(224, largest int(side)) over frames in which every person has a box (§5.2 pass 1).
-
-    ``square_sides``: (T, N) square-box sides, NaN where a person has no box."""
-    s = np.asarray(square_sides, dtype=np.float64)
-    full = s[np.all(np.isfinite(s), axis=1)]
-    biggest = int(np.max(np.floor(full))) if full.size else 0
-    return float(max(REF_SIZE, biggest))
+# A face crop whose grey level varies less than this (standard deviation, 0-255) shows no face
+# (an occluder, a blank frame): a face has shading, eyes and brows (std ~20-60 on interact_11).
+BLANK_CROP_STD = 4.0
+# Camera compensation is applied to a clip when at least this share of its frame steps has a
+# reliable background estimate; below that the clip is scored without it (said in the details).
+MIN_CAMERA_OK_FRACTION = 0.5
 
 
 @dataclass
-class PaperTrack:
-    """One person through the script's pass 2."""
+class InteractivityResult:
+    """``value`` (None when the clip cannot be scored, ``reason`` says why), per-person values in
+    input order, and ``details`` (counts per person, scale, noise floor, camera)."""
 
-    motion: np.ndarray  # (T,) displacement at frame k (NaN: no face, or first frame)
-    centers: np.ndarray  # (T, 2) smoothed crop centres (NaN: no face)
-    center_outlier: np.ndarray  # (T,) bool: the 10 px centre gate fired
-    landmark_outlier: np.ndarray  # (T,) bool: the 10-unit landmark gate fired
+    value: float | None
+    per_person: list
+    reason: str | None = None
+    details: dict = field(default_factory=dict)
+    tracks: list = field(default_factory=list, repr=False)  # CorrectedTrack / PaperTrack per person
+    used: list = field(default_factory=list, repr=False)  # per person: bool per sample used
 
-
-def paper_track(raw_centers: np.ndarray, landmarks: np.ndarray, eye_idx: Sequence[int], crop_size: float,
-                ema: float = PAPER_EMA, center_gate: float = PAPER_CENTER_GATE,
-                landmark_gate: float = PAPER_LANDMARK_GATE) -> PaperTrack:
-    """The script's per-person state machine (§5.2 pass 2, steps 3-6 and 9).
-
-    ``raw_centers``: (T, 2) square-box centres in frame pixels; ``landmarks``: (T, K, 2) in frame
-    pixels; NaN rows where the person has no face (such frames change no state)."""
-    t_n = len(raw_centers)
-    motion = np.full(t_n, np.nan)
-    centers = np.full((t_n, 2), np.nan)
-    c_out = np.zeros(t_n, bool)
-    l_out = np.zeros(t_n, bool)
-    eye_idx = np.asarray(eye_idx)
-    scale = REF_SIZE / crop_size
-    c_prev = c_stable = None
-    x_prev = s_stable = None
-    for k in range(t_n):
-        c_raw = np.asarray(raw_centers[k], dtype=np.float64)
-        lm = np.asarray(landmarks[k], dtype=np.float64)
-        if not (np.all(np.isfinite(c_raw)) and np.all(np.isfinite(lm))):
-            continue
-        # step 3: centre gate against the last stable centre, then the EMA
-        outlier = c_stable is not None and float(np.hypot(*(c_raw - c_stable))) > center_gate
-        if outlier:
-            c_raw = c_stable
-        c = c_raw if c_prev is None else ema * c_raw + (1.0 - ema) * c_prev
-        if not outlier:
-            c_stable = c
-        c_prev = c
-        centers[k], c_out[k] = c, outlier
-        # step 4: into the 224-scaled crop of side M around c
-        x = (lm - (c - crop_size / 2.0)) * scale
-        # step 5: landmark gate (mean over all K points) against the last stable set
-        l_outlier = s_stable is not None and float(np.mean(np.linalg.norm(x - s_stable, axis=1))) > landmark_gate
-        if l_outlier:
-            x = s_stable
-        l_out[k] = l_outlier
-        # step 6: motion over the 22 eye/brow points
-        if x_prev is not None:
-            motion[k] = float(np.mean(np.linalg.norm(x[eye_idx] - x_prev[eye_idx], axis=1)))
-        # step 9
-        x_prev = x
-        if not l_outlier:
-            s_stable = x
-    return PaperTrack(motion, centers, c_out, l_out)
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
 
 
-def paper_failure(counts: Sequence[int], n_people: int) -> str | None:
-    """The script's rule: the first frame with any face sets the expected count; the clip fails
-    if that is not N or any later frame differs (§5.2 step 1). None when the rule passes."""
-    counts = [int(c) for c in counts]
-    first = next((k for k, c in enumerate(counts) if c > 0), None)
-    if first is None:
-        return "no face in any frame"
-    expected = counts[first]
-    if expected != n_people:
-        return f"paper failure rule: the first frame with faces (frame {first}) has {expected} of {n_people}"
-    bad = [k for k in range(first + 1, len(counts)) if counts[k] != expected]
-    if bad:
-        return (f"paper failure rule: {len(bad)} frame(s) after frame {first} do not show all {n_people} "
-                f"faces (first: frame {bad[0]} with {counts[bad[0]]})")
+def interactivity(landmarks, fps: float, speaking: Sequence[Sequence[tuple[float, float]]], *,
+                  mode: str = "corrected", times=None, boxes=None, face_sides=None, camera=None, blank=None,
+                  eye_idx: Sequence[int] | None = None, frame_size: tuple[int, int] | None = None,
+                  roles: Sequence[str] | None = None, spike_floor: float = SPIKE_FLOOR, spike_z: float = SPIKE_Z,
+                  min_visible_fraction: float = MIN_VISIBLE_FRACTION) -> InteractivityResult:
+    """Interactivity of one clip from landmark arrays.
+
+    landmarks: (T, N, K, 2) frame pixels, NaN where a person has no face. K = 22 (the eye/brow
+        points in the script's order) or a backend's full set with ``eye_idx`` naming the 22.
+    fps: the video's frame rate; times: (T,) presentation times in s (default index / fps).
+    speaking: per person, segments (start, end) in seconds; corrected: half-open, a sample counts
+        when the person listens at both of its ends; paper: the numbers as the script reads them
+        (decimal seconds, closed, t = index / fps).
+    boxes: (T, N, 4) face boxes in px (paper: required; corrected: the scale 224 / median side);
+    face_sides: (T, N) or (N,) square-box sides instead of boxes (corrected); neither: the
+        landmarks are already in face units.
+    camera: (T, 2, 3) per-frame affine to the reference frame's pixels (``faces.camera.cumulative``);
+    blank: (T, N) bool, frames whose face crop failed the quality test (corrected).
+    frame_size: (width, height), paper mode's square boxes are shifted inside it.
+    roles: names of the people in messages (default 0, 1, ...).
+    """
+    if mode not in MODES:
+        raise ValueError(f"interactivity: unknown mode {mode!r}; known: {', '.join(MODES)}")
+    lm = np.asarray(landmarks, dtype=np.float64)
+    if lm.ndim != 4 or lm.shape[-1] != 2:
+        raise ValueError(f"landmarks must be (T, N, K, 2), got shape {lm.shape}")
+    t_n, n, k_pts = lm.shape[:3]
+    if len(speaking) != n:
+        raise ValueError(f"speaking has {len(speaking)} people, landmarks {n}")
+    if not (fps and math.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    if eye_idx is None:
+        if k_pts != 22:
+            raise ValueError(f"landmarks have {k_pts} points: pass eye_idx (the 22 eye/brow indices)")
+        eye_idx = tuple(range(22))
+    t = np.arange(t_n) / fps if times is None else np.asarray(times, dtype=np.float64)
+    if t_n < 2:
+        return InteractivityResult(None, [None] * n, f"only {t_n} frame(s); at least 2 are needed")
+    if mode == "paper":
+        if boxes is None or frame_size is None:
+            raise ValueError("paper mode needs boxes and frame_size (the script's crop follows the boxes)")
+        return _paper(lm, np.asarray(boxes, dtype=np.float64), eye_idx, frame_size, fps, speaking)
+    names = [str(r) for r in roles] if roles is not None else [str(k) for k in range(n)]
+    return _corrected(lm[:, :, list(eye_idx)], fps, t, speaking, boxes, face_sides, camera, blank,
+                      spike_floor, spike_z, min_visible_fraction, names)
+
+
+def _paper(lm, boxes, eye_idx, frame_size, fps, speaking) -> InteractivityResult:
+    r = paper_interactivity(boxes, lm, eye_idx, frame_size, fps, [tuple(map(tuple, s)) for s in speaking])
+    n_used = [int(u.sum()) for u in r.used]
+    details = {"crop_size_M": r.crop_size, "n_listening_frames_used": int(sum(n_used)),
+               "per_person": [{"n_listening_frames_used": n_used[k],
+                               "n_center_outliers": int(r.tracks[k].center_outlier.sum()),
+                               "n_landmark_outliers": int(r.tracks[k].landmark_outlier.sum())} for k in range(len(n_used))]}
+    if r.value is not None:
+        # the script's per-frame value; per 1/25 s by multiplying (the script has no such unit)
+        details["interactivity_25fps"] = r.value * fps / FPS_REF
+        details["per_person_25fps"] = [None if v is None else v * fps / FPS_REF for v in r.per_person]
+    return InteractivityResult(r.value, r.per_person, r.reason, details, r.tracks, r.used)
+
+
+def _sides(boxes, face_sides, t_n, n):
+    if boxes is not None:
+        b = np.asarray(boxes, dtype=np.float64)
+        return np.maximum(b[..., 2] - b[..., 0], b[..., 3] - b[..., 1])
+    if face_sides is not None:
+        s = np.asarray(face_sides, dtype=np.float64)
+        return np.broadcast_to(s, (t_n, n)) if s.ndim == 1 else s
     return None
 
 
-# =============================================================================================
-# Pure functions: corrected mode
-
-
-def displacements(points: np.ndarray) -> np.ndarray:
-    """(T, P, 2) points -> (T,) mean point displacement from frame k-1 to k (NaN at k = 0 and
-    wherever either frame is missing)."""
-    p = np.asarray(points, dtype=np.float64)
-    out = np.full(len(p), np.nan)
-    if len(p) > 1:
-        out[1:] = np.mean(np.linalg.norm(p[1:] - p[:-1], axis=2), axis=1)
-    return out
-
-
-def spike_frames(points: np.ndarray, floor: float = SPIKE_FLOOR, z: float = SPIKE_Z,
-                 neighbour_ratio: float = SPIKE_NEIGHBOUR_RATIO) -> tuple[np.ndarray, np.ndarray, float]:
-    """Frames whose points are a one-frame glitch (see the module docstring).
-
-    ``points``: (T, P, 2) in face units, NaN rows for missing frames. Returns (flags (T,) bool,
-    midpoint distance (T,) with NaN where untestable, threshold used)."""
-    p = np.asarray(points, dtype=np.float64)
-    t_n = len(p)
-    dev = np.full(t_n, np.nan)
-    span = np.full(t_n, np.nan)
-    if t_n >= 3:
-        mid = 0.5 * (p[:-2] + p[2:])
-        dev[1:-1] = np.mean(np.linalg.norm(p[1:-1] - mid, axis=2), axis=1)
-        span[1:-1] = np.mean(np.linalg.norm(p[2:] - p[:-2], axis=2), axis=1)
-    finite = dev[np.isfinite(dev)]
-    if finite.size:
-        med = float(np.median(finite))
-        mad = float(np.median(np.abs(finite - med)))
-        thr = max(floor, med + z * 1.4826 * mad)
-    else:
-        thr = floor
-    with np.errstate(invalid="ignore"):
-        flags = np.isfinite(dev) & (dev > thr) & (dev > neighbour_ratio * span)
-    return flags, dev, thr
-
-
-@dataclass
-class CorrectedTrack:
-    motion: np.ndarray  # (T,) displacement k-1 -> k in face units (NaN where a frame is missing)
-    glitch: np.ndarray  # (T,) bool: frame k is a one-frame landmark glitch
-    touches_glitch: np.ndarray  # (T,) bool: the k-1 -> k displacement touches a glitch frame
-    scale: float  # 224 / s
-    side: float  # s, the person's median square-box side (px)
-
-
-def corrected_track(points_px: np.ndarray, sides: np.ndarray, **spike_options) -> CorrectedTrack:
-    """One person in corrected mode: eye/brow points (T, 22, 2) in frame px (NaN where missing)
-    and square-box sides (T,) -> displacements in 224-px face units with glitches flagged."""
-    finite_sides = np.asarray(sides, dtype=np.float64)
-    finite_sides = finite_sides[np.isfinite(finite_sides) & (finite_sides > 0)]
-    if not finite_sides.size:
-        nan = np.full(len(points_px), np.nan)
-        return CorrectedTrack(nan, np.zeros(len(nan), bool), np.zeros(len(nan), bool), math.nan, math.nan)
-    side = float(np.median(finite_sides))
-    scale = REF_SIZE / side
-    pts = np.asarray(points_px, dtype=np.float64) * scale
-    motion = displacements(pts)
-    glitch, _, _ = spike_frames(pts, **spike_options)
-    touches = np.zeros(len(pts), bool)
-    touches[1:] = glitch[1:] | glitch[:-1]
-    return CorrectedTrack(motion, glitch, touches, scale, side)
+def _corrected(pts, fps, times, speaking, boxes, face_sides, camera, blank, floor, z, min_visible,
+               names) -> InteractivityResult:
+    t_n, n = pts.shape[:2]
+    sides = _sides(boxes, face_sides, t_n, n)
+    present = np.all(np.isfinite(pts.reshape(t_n, n, -1)), axis=2)
+    if sides is not None:
+        present &= np.isfinite(sides)
+    pts = np.where(present[:, :, None, None], pts, np.nan)
+    blank = np.zeros((t_n, n), bool) if blank is None else np.asarray(blank, bool)
+    tracks, used, per_person, counts = [], [], [], []
+    for k in range(n):
+        if present[:, k].sum() < min_visible * t_n:
+            return InteractivityResult(None, [None] * n, f"person {names[k]} has landmarks in {int(present[:, k].sum())} of "
+                                                         f"{t_n} frames (< {min_visible:.0%})")
+    for k in range(n):
+        tr = corrected_track(pts[:, k], None if sides is None else sides[:, k], times, camera=camera,
+                             blank=blank[:, k], floor=floor, z=z)
+        seg = [tuple(s) for s in speaking[k]]
+        listening = np.array([not in_half_open_intervals(g, seg) for g in tr.grid])
+        pair = np.zeros(len(tr.grid), bool)
+        pair[1:] = listening[1:] & listening[:-1]  # the step j-1 -> j: listening at both ends
+        have = np.isfinite(tr.step_motion)
+        use = pair & have
+        tracks.append(tr)
+        used.append(use)
+        per_person.append(float(np.mean(tr.step_motion[use])) if use.any() else None)
+        per_frame = tr.motion[np.isfinite(tr.motion)]
+        counts.append({
+            "n_listening_steps": int(pair.sum()),
+            "n_listening_steps_used": int(use.sum()),
+            "n_skipped_invalid": int((pair & ~have).sum()),
+            "n_missing_frames": int(tr.missing.sum()),
+            "n_rejected": {"blank_crop": int(tr.blank.sum()), "glitch": int(tr.glitch.sum()),
+                           "glitch_runs": {str(L): int(np.sum(tr.glitch_run == L)) // L for L in range(1, MAX_GLITCH_RUN + 1)},
+                           "gap_edge": int(tr.gap_edge.sum())},
+            "noise_floor": tr.noise,
+            "per_frame_mean": float(per_frame.mean()) if per_frame.size else None,
+            "face_side_px": tr.side,
+            "scale": tr.scale,
+            "glitch_threshold": tr.threshold,
+        })
+    details = {"step_s": STEP, "per_person": counts,
+               "n_listening_steps": int(sum(c["n_listening_steps"] for c in counts)),
+               "n_listening_steps_used": int(sum(c["n_listening_steps_used"] for c in counts))}
+    if not details["n_listening_steps_used"]:
+        return InteractivityResult(None, per_person, "no listening step with landmarks for any person", details,
+                                   tracks, used)
+    value = float(np.mean(np.concatenate([tr.step_motion[u] for tr, u in zip(tracks, used)])))
+    details["interactivity_25fps"] = value  # the value is already per 1/25 s
+    details["per_person_25fps"] = list(per_person)
+    return InteractivityResult(value, per_person, None, details, tracks, used)
 
 
 # =============================================================================================
-# The metric
+# The metric (streaming: buffers what ``interactivity`` needs)
 
 
 @dataclass
@@ -307,26 +209,44 @@ class _State:
     time: list[float] = field(default_factory=list)
     boxes: list[np.ndarray] = field(default_factory=list)  # (N, 4) per frame, NaN where missing
     points: list[np.ndarray] = field(default_factory=list)  # (N, P, 2) float32, NaN where missing
+    blank: list[np.ndarray] = field(default_factory=list)  # (N,) bool per frame
+    camera: Any = None  # faces.camera.CameraMotion (corrected mode)
+    steps: list = field(default_factory=list)  # faces.camera.CameraStep per frame
     size: tuple[int, int] | None = None  # frame width, height
+
+
+def crop_is_blank(rgb: np.ndarray, box: np.ndarray, threshold: float = BLANK_CROP_STD) -> bool:
+    """Whether the face box's pixels (grey, every 2nd pixel) vary by less than ``threshold``."""
+    h, w = rgb.shape[:2]
+    x1, y1 = max(0, int(box[0])), max(0, int(box[1]))
+    x2, y2 = min(w, int(math.ceil(box[2]))), min(h, int(math.ceil(box[3])))
+    if x2 - x1 < 2 or y2 - y1 < 2:
+        return True
+    crop = rgb[y1:y2:2, x1:x2:2].astype(np.float32)
+    grey = crop @ np.array([0.299, 0.587, 0.114], np.float32)
+    return float(grey.std()) < threshold
 
 
 class Interactivity(Metric):
     """Listener eye/eyebrow motion; see the module docstring for the definition and both modes."""
 
     name = "interactivity"
-    version = "1.0"
+    # 2.0: camera compensation, 1-3 frame glitches and gap edges, fixed 1/25 s step (the corrected
+    # value is per 1/25 s), noise floor (issue 10). Paper values are unchanged.
+    version = "2.0"
     higher_is_better = True
     needs = frozenset({"faces", "landmarks"})
-    description = ("mean displacement of 22 eye/eyebrow keypoints between consecutive frames while a person "
-                   "listens, in 224-px face units per frame (higher = more listener reaction)")
+    description = ("mean displacement of 22 eye/eyebrow keypoints while a person listens, in 224-px face units "
+                   "per 1/25 s (corrected) or per frame (paper); higher = more listener reaction")
 
     def __init__(self, mode: str = "corrected", *, frame_table: bool = False, device: str = "cpu",
-                 spike_floor: float = SPIKE_FLOOR, spike_z: float = SPIKE_Z,
+                 camera: bool = True, spike_floor: float = SPIKE_FLOOR, spike_z: float = SPIKE_Z,
                  min_visible_fraction: float = MIN_VISIBLE_FRACTION):
         if mode not in MODES:
             raise ValueError(f"interactivity: unknown mode {mode!r}; known: {', '.join(MODES)}")
         self.mode = mode
         self.frame_table = bool(frame_table)  # per-frame rows in details (diagnostics only)
+        self.camera = bool(camera) and mode == "corrected"  # paper mode: the script has none
         self.spike_floor, self.spike_z = float(spike_floor), float(spike_z)
         self.min_visible_fraction = float(min_visible_fraction)
 
@@ -337,16 +257,23 @@ class Interactivity(Metric):
                     "crop": "shared M = max(224, largest square box side)", "ema": PAPER_EMA,
                     "center_gate_px": PAPER_CENTER_GATE, "landmark_gate": PAPER_LANDMARK_GATE,
                     "failure": "face count of the first frame with faces must be N and never change"}
-        return {**common, "segments": "speaking in seconds, half-open, both frames listening, presentation times",
+        return {**common, "segments": "speaking in seconds, half-open, both ends listening, presentation times",
                 "scale": "per person: 224 / median square box side", "spike_floor": self.spike_floor,
                 "spike_z": self.spike_z, "spike_neighbour_ratio": SPIKE_NEIGHBOUR_RATIO,
+                "max_glitch_run": MAX_GLITCH_RUN, "step_s": STEP, "blank_crop_std": BLANK_CROP_STD,
+                "camera": "background similarity (faces.camera)" if self.camera else "none",
                 "min_visible_fraction": self.min_visible_fraction}
 
     # ------------------------------------------------------------------------------ streaming
 
     def start(self, ctx: ClipContext) -> _State:
         fps = float(getattr(ctx.info, "fps", 0.0) or 0.0)
-        return _State(ctx=ctx, fps=fps)
+        state = _State(ctx=ctx, fps=fps)
+        if self.camera:
+            from interactive_eyes.faces.camera import CameraMotion
+
+            state.camera = CameraMotion()
+        return state
 
     def update(self, state: _State, frame: FrameData) -> None:
         n = state.ctx.clip.n_people
@@ -377,10 +304,18 @@ class Interactivity(Metric):
             missing = ~np.all(np.isfinite(pts.reshape(n, -1)), axis=1) | ~np.all(np.isfinite(boxes), axis=1)
             boxes[missing] = np.nan
             pts[missing] = np.nan
+        blank = np.zeros(n, bool)
+        if self.mode == "corrected":
+            for k in range(n):
+                if np.all(np.isfinite(boxes[k])):
+                    blank[k] = crop_is_blank(frame.rgb, boxes[k])
+        if state.camera is not None:
+            state.steps.append(state.camera.update(frame.rgb, [None if not np.all(np.isfinite(b)) else b for b in boxes]))
         state.index.append(int(frame.index))
         state.time.append(float(frame.time))
         state.boxes.append(boxes)
         state.points.append(pts)
+        state.blank.append(blank)
 
     def finish(self, state: _State) -> ClipResult:
         clip = state.ctx.clip
@@ -394,146 +329,97 @@ class Interactivity(Metric):
         if not fps > 0:
             fps = 1.0 / float(np.median(np.diff(times)))
         n_pts = state.n_points if self.mode == "paper" else len(state.eye_idx)
-        blank = np.full((clip.n_people, n_pts, 2), np.nan)
+        blank_pts = np.full((clip.n_people, n_pts, 2), np.nan)
         # frames before the first one with landmarks (the backend was not known yet) are gaps
-        points = np.stack([blank if p is None else p for p in state.points]).astype(np.float64)  # (T, N, P, 2)
+        points = np.stack([blank_pts if p is None else p for p in state.points]).astype(np.float64)  # (T, N, P, 2)
         boxes = np.stack(state.boxes)  # (T, N, 4)
         boxes[~np.all(np.isfinite(points.reshape(*points.shape[:2], -1)), axis=2)] = np.nan
-        present = np.all(np.isfinite(boxes), axis=2)  # (T, N)
+        present = np.all(np.isfinite(boxes), axis=2)
+        roles = [p.role for p in clip.people]
         base = {"mode": self.mode, "backend": state.backend, "fps": fps, "n_frames": n_frames,
                 "n_found": [int(v) for v in present.sum(axis=0)]}
         if self.mode == "paper":
-            return self._finish_paper(state, boxes, points, present, fps, base)
-        return self._finish_corrected(state, boxes, points, present, fps, base)
+            r = interactivity(points, fps, [decimal_intervals(p) for p in clip.people], mode="paper", boxes=boxes,
+                              eye_idx=state.eye_idx, frame_size=state.size)
+            details = {**base, **r.details, "segments": "decimal (released numbers), closed"}
+        else:
+            camera, cam_details = self._camera(state, points)
+            kw = dict(times=times, boxes=boxes, roles=roles, blank=np.stack(state.blank), spike_floor=self.spike_floor,
+                      spike_z=self.spike_z, min_visible_fraction=self.min_visible_fraction)
+            speaking = [p.speaking for p in clip.people]
+            r = interactivity(points, fps, speaking, camera=camera, **kw)
+            if camera is not None and r.ok:
+                raw = interactivity(points, fps, speaking, camera=None, **kw)
+                cam_details["value_without_compensation"] = raw.value
+                cam_details["share_removed"] = (1.0 - r.value / raw.value) if raw.value else None
+            details = {**base, **r.details, "camera": cam_details, "segments": "seconds (timecodes converted), half-open"}
+        # per-person lists -> keyed by role (JSON results)
+        if "per_person" in details:
+            details["per_person"] = dict(zip(roles, details["per_person"]))
+        if "per_person_25fps" in details:
+            details["per_person_25fps"] = dict(zip(roles, details["per_person_25fps"]))
+        if self.frame_table and r.tracks:
+            details["frame_table"] = self._table(state, r, boxes, times)
+        if not r.ok:
+            return ClipResult.failed(self.name, r.reason, **details)
+        return ClipResult(metric=self.name, value=r.value, per_person=dict(zip(roles, r.per_person)), details=details)
 
-    # ------------------------------------------------------------------------------ paper
+    def _camera(self, state: _State, points: np.ndarray) -> tuple[np.ndarray | None, dict]:
+        """Cumulative camera transforms (None: not applied) and what to report about them."""
+        if state.camera is None:
+            return None, {"compensated": False, "reason": "camera compensation off"}
+        from interactive_eyes.faces.camera import cumulative, motion_at
 
-    def _finish_paper(self, state, boxes, points, present, fps, base) -> ClipResult:
-        clip = state.ctx.clip
-        n = clip.n_people
-        t_n = len(state.index)
-        width, height = state.size
-        squares = np.full((t_n, n, 4), np.nan)
-        for t in range(t_n):
-            for k in range(n):
-                if present[t, k]:
-                    squares[t, k] = square_box(boxes[t, k], width, height)
-        sides = squares[:, :, 2] - squares[:, :, 0]
-        crop = paper_crop_size(sides)
-        centers = 0.5 * (squares[:, :, :2] + squares[:, :, 2:])
-        times = np.asarray(state.index, dtype=np.float64) / fps  # the script's t = k / fps
-        details = {**base, "crop_size_M": crop, "segments": "decimal (released numbers), closed"}
+        steps = state.steps
+        ok = np.array([s.ok for s in steps[1:]])
+        n_fallback = int((~ok).sum())
+        centre = np.nanmean(points.reshape(-1, 2), axis=0)
+        shift = motion_at([s.matrix for s in steps], centre[None] if np.all(np.isfinite(centre)) else np.zeros((1, 2)))
+        details = {"n_steps": len(ok), "n_fallback_steps": n_fallback,
+                   "mean_motion_px": float(np.nanmean(shift[1:][ok])) if ok.any() else None}
+        if not ok.size or ok.mean() < MIN_CAMERA_OK_FRACTION:
+            first = next((s.reason for s in steps[1:] if not s.ok), None)
+            return None, {**details, "compensated": False,
+                          "reason": f"no reliable background estimate on {n_fallback} of {len(ok)} frame steps "
+                                    f"(e.g. {first}); scored without camera compensation"}
+        return cumulative([s.matrix for s in steps]), {**details, "compensated": True, "reason": None}
 
-        tracks, used, per_person = [], [], {}
-        for k, person in enumerate(clip.people):
-            tr = paper_track(centers[:, k], points[:, k], state.eye_idx, crop)
-            intervals = decimal_intervals(person)
-            listening = np.array([not in_closed_intervals(t, intervals) for t in times])
-            use = listening & np.isfinite(tr.motion)
-            tracks.append(tr)
-            used.append(use)
-            per_person[person.role] = float(np.mean(tr.motion[use])) if use.any() else None
-        n_used = [int(u.sum()) for u in used]
-        details["per_person"] = {p.role: {"n_listening_frames_used": n_used[k],
-                                          "n_center_outliers": int(tracks[k].center_outlier.sum()),
-                                          "n_landmark_outliers": int(tracks[k].landmark_outlier.sum())}
-                                 for k, p in enumerate(clip.people)}
-        details["n_listening_frames_used"] = int(sum(n_used))
-        if self.frame_table:
-            details["frame_table"] = self._paper_table(state, tracks, used, crop, times)
-        reason = paper_failure(present.sum(axis=1), n)
-        if reason is None and not any(n_used):
-            reason = "no listening frame with landmarks (paper rules)"
-        if reason:
-            return ClipResult.failed(self.name, reason, **details)
-        total = np.concatenate([tr.motion[u] for tr, u in zip(tracks, used)])
-        value = float(np.mean(total))
-        details["interactivity_25fps"] = value * fps / FPS_REF
-        details["per_person_25fps"] = {r: (v * fps / FPS_REF if v is not None else None) for r, v in per_person.items()}
-        return ClipResult(metric=self.name, value=value, per_person=per_person, details=details)
+    # ------------------------------------------------------------------------------ diagnostics
 
-    def _paper_table(self, state, tracks, used, crop, times) -> list[dict]:
+    def _table(self, state: _State, r: InteractivityResult, boxes: np.ndarray, times: np.ndarray) -> list[dict]:
+        """Per frame and person: listening, the per-frame displacement (paper: the script's; corrected:
+        stabilised, face units), valid, outlier (a gate fired / a frame rejected), used, crop box, points."""
         rows = []
         for k, person in enumerate(state.ctx.clip.people):
-            intervals = decimal_intervals(person)
-            tr = tracks[k]
+            tr = r.tracks[k]
+            if self.mode == "paper":
+                crop = r.details["crop_size_M"]
+                seg = decimal_intervals(person)
+                t_list = np.asarray(state.index, dtype=np.float64) / (state.fps or 1.0)
+            else:
+                seg = person.speaking
+                t_list = times
             for t, idx in enumerate(state.index):
-                c = tr.centers[t]
-                rows.append(self._row(idx, float(times[t]), person.role, not in_closed_intervals(times[t], intervals),
-                                      tr.motion[t], bool(np.isfinite(tr.motion[t])),
-                                      bool(tr.center_outlier[t] or tr.landmark_outlier[t]), bool(used[k][t]),
-                                      None if not np.all(np.isfinite(c)) else
-                                      [c[0] - crop / 2, c[1] - crop / 2, c[0] + crop / 2, c[1] + crop / 2],
-                                      self._eye_points(state, t, k)))
+                if self.mode == "paper":
+                    listening = not in_closed_intervals(t_list[t], seg)
+                    c = tr.centers[t]
+                    sq = None if not np.all(np.isfinite(c)) else [c[0] - crop / 2, c[1] - crop / 2,
+                                                                  c[0] + crop / 2, c[1] + crop / 2]
+                    outlier = bool(tr.center_outlier[t] or tr.landmark_outlier[t])
+                    used = bool(r.used[k][t])
+                else:
+                    listening = not in_half_open_intervals(t_list[t], seg)
+                    box, sq = boxes[t, k], None
+                    if np.all(np.isfinite(box)) and np.isfinite(tr.side):
+                        cx, cy = 0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3])
+                        sq = [cx - tr.side / 2, cy - tr.side / 2, cx + tr.side / 2, cy + tr.side / 2]
+                    outlier = bool(tr.glitch[t] or tr.gap_edge[t] or tr.blank[t])
+                    prev_listening = t > 0 and not in_half_open_intervals(t_list[t - 1], seg)
+                    used = bool(listening and prev_listening and np.isfinite(tr.motion[t]))
+                motion = tr.motion[t]
+                rows.append(self._row(idx, float(t_list[t]), person.role, listening, motion,
+                                      bool(np.isfinite(motion)), outlier, used, sq, self._eye_points(state, t, k)))
         return rows
-
-    # ------------------------------------------------------------------------------ corrected
-
-    def _finish_corrected(self, state, boxes, points, present, fps, base) -> ClipResult:
-        clip = state.ctx.clip
-        t_n = len(state.index)
-        times = np.asarray(state.time)
-        sides = np.where(present, np.maximum(boxes[:, :, 2] - boxes[:, :, 0], boxes[:, :, 3] - boxes[:, :, 1]), np.nan)
-        details = {**base, "segments": "seconds (timecodes converted), half-open"}
-
-        visible = present.sum(axis=0)
-        for k, person in enumerate(clip.people):
-            if visible[k] < self.min_visible_fraction * t_n:
-                return ClipResult.failed(
-                    self.name, f"person {person.role} has landmarks in {int(visible[k])} of {t_n} frames "
-                               f"(< {self.min_visible_fraction:.0%})", **details)
-
-        tracks, used, per_person, person_details = [], [], {}, {}
-        for k, person in enumerate(clip.people):
-            tr = corrected_track(points[:, k], sides[:, k], floor=self.spike_floor, z=self.spike_z)
-            listening = np.array([not in_half_open_intervals(t, person.speaking) for t in times])
-            pair = np.zeros(t_n, bool)
-            pair[1:] = listening[1:] & listening[:-1]  # the sample k-1 -> k: listening at both frames
-            have = np.isfinite(tr.motion)
-            use = pair & have & ~tr.touches_glitch
-            tracks.append(tr)
-            used.append(use)
-            per_person[person.role] = float(np.mean(tr.motion[use])) if use.any() else None
-            person_details[person.role] = {
-                "n_listening_frames": int(pair.sum()),
-                "n_listening_frames_used": int(use.sum()),
-                "n_skipped_missing": int((pair & ~have).sum()),
-                "n_skipped_outlier": int((pair & have & tr.touches_glitch).sum()),
-                "n_glitch_frames": int(tr.glitch.sum()),
-                "face_side_px": tr.side,
-                "scale": tr.scale,
-            }
-        details["per_person"] = person_details
-        details["n_listening_frames"] = int(sum(d["n_listening_frames"] for d in person_details.values()))
-        details["n_listening_frames_used"] = int(sum(d["n_listening_frames_used"] for d in person_details.values()))
-        details["n_listening_frames_skipped"] = details["n_listening_frames"] - details["n_listening_frames_used"]
-        if self.frame_table:
-            details["frame_table"] = self._corrected_table(state, tracks, used, boxes, times)
-        if not details["n_listening_frames_used"]:
-            return ClipResult.failed(self.name, "no listening frame with landmarks for any person", **details)
-        total = np.concatenate([tr.motion[u] for tr, u in zip(tracks, used)])
-        value = float(np.mean(total))
-        details["interactivity_25fps"] = value * fps / FPS_REF
-        details["per_person_25fps"] = {r: (v * fps / FPS_REF if v is not None else None) for r, v in per_person.items()}
-        return ClipResult(metric=self.name, value=value, per_person=per_person, details=details)
-
-    def _corrected_table(self, state, tracks, used, boxes, times) -> list[dict]:
-        rows = []
-        for k, person in enumerate(state.ctx.clip.people):
-            tr = tracks[k]
-            for t, idx in enumerate(state.index):
-                box = boxes[t, k]
-                sq = None
-                if np.all(np.isfinite(box)) and np.isfinite(tr.side):
-                    cx, cy = 0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3])
-                    sq = [cx - tr.side / 2, cy - tr.side / 2, cx + tr.side / 2, cy + tr.side / 2]
-                rows.append(self._row(idx, float(times[t]), person.role,
-                                      not in_half_open_intervals(times[t], person.speaking), tr.motion[t],
-                                      bool(np.isfinite(tr.motion[t]) and not tr.touches_glitch[t]),
-                                      bool(tr.glitch[t]), bool(used[k][t]), sq, self._eye_points(state, t, k)))
-        return rows
-
-    # ------------------------------------------------------------------------------ helpers
 
     def _eye_points(self, state, t: int, k: int) -> list | None:
         if state.points[t] is None:

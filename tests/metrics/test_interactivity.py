@@ -37,7 +37,8 @@ def info(fps, size=(640, 480), n=0):
 def feed(metric, clip, fps, boxes, landmarks, size=(640, 480), times=None, backend="mediapipe"):
     """boxes[t][k]: FaceBox or None; landmarks[t][k]: (K, 2) or None. Returns the ClipResult."""
     state = metric.start(ClipContext(clip=clip, video_path="synthetic.mp4", info=info(fps, size, len(boxes))))
-    rgb = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (size[1], size[0], 3))
+    # a still textured frame: face crops pass the blank-crop test, the background gives the identity
+    rgb = np.random.default_rng(7).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
     for t, (b, lm) in enumerate(zip(boxes, landmarks)):
         metric.update(state, FrameData(index=t, time=t / fps if times is None else times[t], rgb=rgb, faces=tuple(b),
                                        landmarks=tuple(lm), landmark_backend=backend))
@@ -201,9 +202,10 @@ def test_spike_threshold_rises_with_the_noise():
 def test_corrected_track_scales_each_person_by_their_median_box():
     pts = _walk(5, step=(2.0, 0.0))
     sides = np.array([110.0, 112.0, 112.0, 500.0, 112.0])  # one bad box does not move the median
-    tr = ia.corrected_track(pts, sides)
+    tr = ia.corrected_track(pts, sides, np.arange(5) / 25.0)
     assert tr.side == 112.0 and tr.scale == pytest.approx(2.0)
     np.testing.assert_allclose(tr.motion[1:], 4.0)
+    np.testing.assert_allclose(tr.step_motion[1:], 4.0)  # at 25 fps the 1/25 s grid is the frames
 
 
 # =============================================================================================
@@ -228,13 +230,18 @@ def test_corrected_value_on_an_analytic_clip(two_people):
     clip, fps, boxes, lms = two_people
     res = feed(ia.Interactivity(), clip, fps, boxes, lms)
     assert res.status == "ok", res.reason
-    # left: samples k = 1..23 (both frames before 1 s) at 0.5 px x 224/112; right: k = 25..47 at 3 px x 1
-    assert res.per_person == {"left": pytest.approx(1.0), "right": pytest.approx(3.0)}
-    assert res.value == pytest.approx((23 * 1.0 + 23 * 3.0) / 46)
+    # per 1/25 s on the grid j / 25 (j = 0..48 inside 0..47/24 s): left 0.5 px/frame x 224/112 x 24/25,
+    # steps j = 1..24 (both ends before 1 s); right 3 px/frame x 1 x 24/25, steps j = 26..48
+    assert res.per_person == {"left": pytest.approx(0.96), "right": pytest.approx(2.88)}
+    assert res.value == pytest.approx((24 * 0.96 + 23 * 2.88) / 47)
     d = res.details
-    assert d["per_person"]["left"]["n_listening_frames_used"] == 23 and d["per_person"]["right"]["scale"] == 1.0
-    assert d["interactivity_25fps"] == pytest.approx(res.value * 24 / 25)
+    assert d["per_person"]["left"]["n_listening_steps_used"] == 24 and d["per_person"]["right"]["scale"] == 1.0
+    assert d["per_person"]["left"]["per_frame_mean"] == pytest.approx(1.0)
+    assert d["interactivity_25fps"] == res.value
     assert d["mode"] == "corrected" and d["backend"] == "mediapipe" and d["fps"] == 24.0
+    # a still frame: the background's motion is exactly zero (LK on identical images)
+    assert d["camera"]["compensated"] is True and d["camera"]["mean_motion_px"] == 0.0
+    assert d["camera"]["share_removed"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_paper_value_on_the_same_clip(two_people):
@@ -252,8 +259,9 @@ def test_fps_normalised_value_is_frame_rate_free(two_people):
     clip, fps, boxes, lms = two_people
     full = feed(ia.Interactivity(), clip, fps, boxes, lms)
     half = feed(ia.Interactivity(), clip, fps / 2, boxes[::2], lms[::2], times=[k / 24 for k in range(0, 48, 2)])
-    assert half.value == pytest.approx(2 * full.value, rel=0.02)  # twice the displacement per frame
-    assert half.details["interactivity_25fps"] == pytest.approx(full.details["interactivity_25fps"], rel=0.02)
+    # per 1/25 s whatever the frame rate (the per-frame mean doubles)
+    assert half.value == pytest.approx(full.value, rel=0.02)
+    assert half.details["per_person"]["left"]["per_frame_mean"] == pytest.approx(2.0)
 
 
 def test_gaps_and_glitches_are_skipped_and_counted(two_people):
@@ -265,9 +273,12 @@ def test_gaps_and_glitches_are_skipped_and_counted(two_people):
     res = feed(ia.Interactivity(), clip, fps, boxes, lms)
     left = res.details["per_person"]["left"]
     assert res.status == "ok"
-    assert left["n_skipped_missing"] == 2 and left["n_skipped_outlier"] == 2 and left["n_glitch_frames"] == 1
-    assert left["n_listening_frames_used"] == 23 - 4
-    assert res.per_person["left"] == pytest.approx(1.0)  # neither the gap nor the glitch leaks into the value
+    # frame 5 (t = 0.208) is inside grid times 0.20 and 0.24, frame 10 (0.417) inside 0.40 and 0.44:
+    # each invalidates 2 grid positions, i.e. the 3 steps touching them
+    assert left["n_missing_frames"] == 1 and left["n_rejected"]["glitch"] == 1
+    assert left["n_rejected"]["glitch_runs"] == {"1": 1, "2": 0, "3": 0} and left["n_rejected"]["gap_edge"] == 0
+    assert left["n_skipped_invalid"] == 6 and left["n_listening_steps_used"] == 24 - 6
+    assert res.per_person["left"] == pytest.approx(0.96)  # neither the gap nor the glitch leaks into the value
 
 
 def test_a_person_who_never_listens_has_no_value_but_the_clip_scores():
@@ -276,7 +287,8 @@ def test_a_person_who_never_listens_has_no_value_but_the_clip_scores():
     b1, l1 = moving_person(n, (1.0, 0.0), 224, start=(450, 200))
     clip = make_clip([person("left", [], dur), person("right", [(0.0, 1.0)], dur)], dur)
     res = feed(ia.Interactivity(), clip, fps, [[a, b] for a, b in zip(b0, b1)], [[a, b] for a, b in zip(l0, l1)])
-    assert res.status == "ok" and res.per_person["right"] is None and res.value == pytest.approx(1.0)
+    assert res.status == "ok" and res.per_person["right"] is None
+    assert res.value == pytest.approx(0.96, rel=1e-6)  # 1 px/frame at 24 fps = 0.96 per 1/25 s (float32 landmarks)
 
 
 def test_failures_are_results_with_reasons(two_people):
