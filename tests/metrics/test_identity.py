@@ -210,7 +210,8 @@ def test_arcface_backend_end_to_end_with_registry(arcface_standin, monkeypatch, 
     monkeypatch.setitem(W.WEIGHTS, "arcface_w600k_r50",
                         dataclasses.replace(W.WEIGHTS["arcface_w600k_r50"], sha256=sha256_file(path),
                                             size=path.stat().st_size))
-    metric = IdentitySimilarity(backend="auto", keypoints="landmarks", weights_path=str(path))
+    # every frame: these four synthetic frames are 0.04 s apart
+    metric = IdentitySimilarity(backend="auto", keypoints="landmarks", weights_path=str(path), sample_seconds=0)
     assert metric.backend == "arcface" and metric.needs >= {"landmarks"}
     assert metric.weights() == {"arcface_w600k_r50": sha256_file(path)}
     a, lm_a, box_a = _face_scene(4)
@@ -260,3 +261,112 @@ def test_dlib68_keypoints_on_a_real_face_are_in_anatomical_order(interact_11_fac
         m = similarity_transform(pts, ARCFACE_TEMPLATE)
         scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
         assert 0.3 < scale < 1.5  # a ~180 px face maps onto the 112 px template
+
+
+# --------------------------------------------------------------------------- sampling and batching
+
+
+class _KeyedEmbedder:
+    """Stand-in embedder: the 'crop' is the face box's x1 and the embedding a unit vector rotating
+    with it, so cos(e0, e_t) = cos(x1_t - x1_0 in radians / 100) is known in closed form."""
+
+    files: dict = {}
+
+    def __init__(self):
+        self.calls = []
+
+    def crops(self, rgb, faces):
+        return [float(box.x1) for box, _lm in faces]
+
+    def embed_crops(self, crops):
+        self.calls.append(len(crops))
+        return [np.array([np.cos(c / 100), np.sin(c / 100)]) for c in crops]
+
+
+def _synthetic_frames(fps: float, n: int):
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    return [FrameData(i, i / fps, rgb, faces=(FaceBox(float(i), 0, i + 10.0, 10),)) for i in range(n)]
+
+
+def _run_keyed(frames, **kw):
+    metric = IdentitySimilarity(backend="dlib", **kw)
+    metric._embedder = _KeyedEmbedder()
+    return _run(metric, None, frames), metric
+
+
+@pytest.mark.parametrize("fps, expected_step", [(25, 5), (30, 6), (24, 5), (50, 10)])
+def test_default_samples_the_first_frame_at_or_after_every_0_2_s(fps, expected_step):
+    frames = _synthetic_frames(fps, int(fps * 3))
+    res, metric = _run_keyed(frames)
+    n = res.details["n_sampled_frames"]
+    # 24 fps: 0.2 s is 4.8 frames, so the sampled frames are 0, 5, 10, 15, 20, 24, 29, ... (every 0.2 s)
+    assert n == 15  # 3 s / 0.2 s
+    first = res.details["first_index"]["person0"]
+    assert first == 0
+    sims = [np.cos((t - 0) / 100) for t in [int(np.ceil(k * 0.2 * fps - 1e-6)) for k in range(1, 15)]]
+    assert res.value == pytest.approx(np.mean(sims), abs=1e-12)
+    if fps != 24:
+        assert int(np.ceil(0.2 * fps - 1e-6)) == expected_step
+    assert metric.params()["sample_seconds"] == 0.2 and metric.params()["frame_stride"] is None
+    assert res.details["sampling"] == "first frame at or after every 0.2 s"
+
+
+def test_frame_stride_still_settable_and_every_frame_modes():
+    frames = _synthetic_frames(25, 20)
+    res, metric = _run_keyed(frames, frame_stride=3)
+    assert res.details["n_sampled_frames"] == 7 and metric.params()["sample_seconds"] is None
+    assert res.value == pytest.approx(np.mean([np.cos(i / 100) for i in range(3, 20, 3)]), abs=1e-12)
+    for kw in ({"frame_stride": 1}, {"sample_seconds": 0}):
+        res, metric = _run_keyed(frames, **kw)
+        assert res.details["n_sampled_frames"] == 20 and metric.sampling() == "every frame"
+    with pytest.raises(ValueError, match="sample_seconds"):
+        IdentitySimilarity(backend="dlib", sample_seconds=-1)
+
+
+def test_batch_size_changes_calls_not_values():
+    frames = _synthetic_frames(25, 100)
+    one, m1 = _run_keyed(frames, batch_size=1)
+    many, m16 = _run_keyed(frames, batch_size=16)
+    assert one.value == many.value and one.details == many.details
+    assert m1.embedder.calls == [1] * 20 and m16.embedder.calls == [16, 4]  # 20 sampled faces
+
+
+def test_dlib_batched_chips_equal_one_call_per_face(interact_11_faces):
+    import dlib
+
+    from interactive_eyes.metrics.identity import DlibEmbedder, _rect, _unit
+
+    emb = DlibEmbedder()
+    frames = interact_11_faces[:3]
+    chips, single = [], []
+    for f in frames:
+        rgb = np.ascontiguousarray(f.rgb)
+        faces = [(b, None) for b in f.faces if b is not None]
+        chips += emb.crops(rgb, faces)
+        for box, _ in faces:  # dlib's own image+shape call, one face at a time
+            shape = emb._sp5(rgb, _rect(dlib, box, rgb.shape))
+            single.append(_unit(np.array(emb._rec.compute_face_descriptor(rgb, shape))))
+    batched = emb.embed_crops(chips)  # one call for all faces of three frames
+    assert len(batched) == len(single) == 6
+    np.testing.assert_allclose(np.array(batched), np.array(single), atol=1e-6)
+
+
+def test_corrupt_arcface_onnx_makes_identity_unavailable_with_one_line(arcface_standin, tmp_path, monkeypatch):
+    path, _ = arcface_standin
+    for name, data in (("truncated.onnx", path.read_bytes()[:5000]), ("garbage.onnx", b"\x00not onnx" * 50)):
+        bad = tmp_path / name
+        bad.write_bytes(data)
+        # the registry's hash check catches a damaged copy of the real file first ...
+        reason = IdentitySimilarity(backend="arcface", weights_path=str(bad), keypoints="landmarks").unavailable()
+        assert reason is not None and "\n" not in reason and str(bad) in reason
+        # ... and a file that passes it but onnxruntime cannot parse (InvalidProtobuf, not a
+        # RuntimeError) is a one-line reason too, never an exception out of unavailable()
+        monkeypatch.setitem(W.WEIGHTS, "arcface_w600k_r50",
+                            dataclasses.replace(W.WEIGHTS["arcface_w600k_r50"], sha256=sha256_file(bad),
+                                                size=bad.stat().st_size))
+        reason = IdentitySimilarity(backend="arcface", weights_path=str(bad), keypoints="landmarks").unavailable()
+        assert reason is not None and "\n" not in reason
+        assert reason.startswith(f"identity (arcface): {bad}: "), reason
+        assert "not a valid ONNX file" in reason or "not a loadable ONNX model" in reason  # registry or embedder
+        with pytest.raises(ValueError, match="truncated or corrupt"):
+            ArcFaceEmbedder(bad, keypoints="landmarks")
