@@ -17,7 +17,10 @@ N = 12
 AUDIO = (0.1 * np.sin(np.arange(16000) * 2 * np.pi * 200 / 16000)).astype(np.float32)
 
 CASES = ["ok", "zero_byte", "truncated", "no_video", "no_audio", "one_frame", "misnamed", "no_face",
-         "three_faces", "uhd_4k", "vfr"]
+         "three_faces", "uhd_4k", "vfr", "too_long", "fps_100"]
+# clip durations that match each file (1.0 s unless listed): uhd_4k is 6 frames at 12 fps; the
+# variable-rate file's last frame starts at 0.9 s (its stream lasts 0.883 s by the container's clock)
+DURATIONS = {"uhd_4k": 0.5, "vfr": 0.9}
 
 
 def _moving(ref, n=N):
@@ -82,6 +85,10 @@ def scored(tmp_path_factory):
     write_video(d / "uhd_4k.mp4", _moving(big, 6), FPS, audio=AUDIO, crf=30)
     times = [0.0, 0.05, 0.1, 0.25, 0.3, 0.5, 0.55, 0.7, 0.75, 0.9]
     _write_vfr(d / "vfr.mp4", list(_moving(ref, len(times))), times)
+    from app_helpers import write_clip
+
+    write_clip(d / "too_long.mp4", n=24, fps=FPS)  # 2 s for a 1 s clip: would count 1 s past its end
+    write_clip(d / "fps_100.mp4", n=100, fps=100)  # 1 s, but at 100 fps (motion sums grow with the rate)
     (d / "notes.txt").write_text("not a video")
     bench = small_manifest(len(CASES), duration=1.0)
     # rename the manifest's clips c0.. to the case names
@@ -89,7 +96,7 @@ def scored(tmp_path_factory):
 
     from interactive_eyes.data.manifest import Benchmark
 
-    clips = tuple(replace(c, id=name) for c, name in zip(bench.clips, CASES))
+    clips = tuple(replace(c, id=name, duration=DURATIONS.get(name, c.duration)) for c, name in zip(bench.clips, CASES))
     bench = Benchmark(bench.name, bench.version, clips, bench.source, None, bench.sha256)
     return engine.score(d, benchmark=bench, metrics=["interactivity"], progress=False)
 
@@ -111,6 +118,8 @@ def _status(res, clip):
     ("misnamed", "missing file"),
     ("no_face", "fewer faces than people"),
     ("three_faces", "more faces than people"),
+    ("too_long", "duration 2.000 s differs from the clip's 1.000 s by more than one frame (0.084 s at 12 fps)"),
+    ("fps_100", "frame rate 100.000 fps outside the supported [10, 60]"),
 ])
 def test_malformed_clip_fails_with_one_line_reason(scored, clip, needle):
     status, reason = _status(scored, clip)
