@@ -110,6 +110,9 @@ def got(value: Any) -> str:
     if isinstance(value, dict):
         return "an object"
     if isinstance(value, (list, tuple)):
+        # a short list of plain values is shown (a segment: [1.0, 2.0, 3.0]); anything else is named
+        if len(value) <= 4 and not any(isinstance(x, (dict, list, tuple)) for x in value):
+            return "[" + ", ".join(got(x) for x in value) + "]"
         return "a list"
     if value is None:
         return "null"
@@ -132,7 +135,7 @@ def id_problem(cid: Any) -> str | None:
     if len(cid) > MAX_ID_LENGTH:
         return f"longer than {MAX_ID_LENGTH} characters"
     if "/" in cid or "\\" in cid or cid in (".", "..") or _CONTROL.search(cid):
-        return f"must be a file name ('/', '\\\\', '.', '..' and control characters are not allowed), got {got(cid)}"
+        return f"must be a file name ('/', '\\', '.', '..' and control characters are not allowed), got {got(cid)}"
     if cid != cid.strip():
         return f"has leading or trailing white space: {got(cid)}"
     return None
@@ -274,7 +277,7 @@ def _path(obj: dict, key: str, where: str, required: bool) -> None:
         return
     problem = relpath_problem(v)
     if problem:
-        raise Invalid(where, f"{got(v)} {problem}" if isinstance(v, str) and v else problem)
+        raise Invalid(where, f"{got(v)} {problem}" if isinstance(v, str) and v else f"{problem}, got {got(v)}")
 
 
 def _check_source(src: Any) -> None:

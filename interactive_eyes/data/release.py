@@ -93,12 +93,23 @@ def file_url(relpath: str) -> str:
 
 
 def convert_segments(raw: list[list[float]]) -> list[list[float]]:
-    """Released timecode segments -> seconds. ``[[0.0, 0.0]]`` (never speaks) -> ``[]``."""
+    """Released timecode segments -> seconds. ``[[0.0, 0.0]]`` (never speaks) -> ``[]``.
+
+    ``ValueError`` naming the segment for a value that is not a 30 fps ``seconds.frames``
+    timecode (``.30`` and above, three decimals, negative) or a pair that is not ``[start, end]``.
+    """
     from interactive_eyes.data.manifest import timecode_to_seconds
 
     out = []
-    for s, e in raw:
-        s2, e2 = timecode_to_seconds(s, TIMECODE_FPS), timecode_to_seconds(e, TIMECODE_FPS)
+    for j, seg in enumerate(raw):
+        if not isinstance(seg, (list, tuple)) or len(seg) != 2:
+            raise ValueError(f"[{j}]: {seg!r} is not a [start, end] pair")
+        try:
+            s2, e2 = timecode_to_seconds(seg[0], TIMECODE_FPS), timecode_to_seconds(seg[1], TIMECODE_FPS)
+        except ValueError as exc:
+            raise ValueError(f"[{j}]: {exc}") from None
+        if e2 < s2:
+            raise ValueError(f"[{j}]: {list(seg)!r} ends before it starts")
         if e2 > s2:
             out.append([s2, e2])
     return out
@@ -112,16 +123,27 @@ def build_manifest(root: str | Path, file_sha256: dict[str, str]) -> dict:
     """
     import hashlib
 
-    from interactive_eyes.data.manifest import SCHEMA, SCHEMA_VERSION, complement
+    from interactive_eyes.data.manifest import SCHEMA, SCHEMA_VERSION, ManifestError, complement
     from interactive_eyes.data.paths import find_audio
     from interactive_eyes.media.audio import pcm_sha256
 
     root = Path(root)
     ann_path = root / ANNOTATION_FILE
-    annotations = json.loads(ann_path.read_text())
+    try:
+        annotations = json.loads(ann_path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{ann_path}: not UTF-8 JSON ({exc})") from None
     clips = []
     for cid in clip_ids():
-        ann = annotations[f"{cid}.mp4"]
+        ann = annotations.get(f"{cid}.mp4") if isinstance(annotations, dict) else None
+        if not isinstance(ann, dict) or not all(isinstance(ann.get(r), list) for r in ("left", "right")):
+            raise ManifestError(f"{ann_path}: {cid}.mp4: missing, or without 'left' and 'right' segment lists")
+        speaking = {}
+        for role in ("left", "right"):
+            try:
+                speaking[role] = convert_segments(ann[role])
+            except ValueError as exc:
+                raise ManifestError(f"{ann_path}: {cid}.mp4: {role}{exc}") from None
         people = []
         n_samples = []
         for role in ("left", "right"):
@@ -139,7 +161,7 @@ def build_manifest(root: str | Path, file_sha256: dict[str, str]) -> dict:
                     "channels": info.channels,
                     "n_samples": n,
                     "speaking_raw": ann[role],
-                    "speaking": convert_segments(ann[role]),
+                    "speaking": speaking[role],
                 }
             )
         duration = max(n_samples)
