@@ -55,6 +55,11 @@ READ_TIMEOUT = 15.0
 # a dead host costs two attempts (31 s), a flaky one that still delivers keeps resuming.
 STALL_BUDGET = 30.0
 
+# what ``download`` waits with unless given ``clock`` / ``sleep`` (module level, so tests of callers
+# such as ``weights.fetch`` can substitute a fake clock)
+_monotonic = time.monotonic
+_sleep = time.sleep
+
 
 class DownloadError(RuntimeError):
     """A download that could not be completed or verified. ``str(err)`` is one line."""
@@ -261,7 +266,7 @@ class _Clock:
 def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, size: int | None = None,
              transport: Transport | None = None, progress: bool = True, git_blob: str | None = None,
              retries: int = 3, backoff: float = 1.0, stall_budget: float = STALL_BUDGET,
-             clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> Path:
+             clock: Callable[[], float] | None = None, sleep: Callable[[float], None] | None = None) -> Path:
     """Fetch ``url`` to ``dest``, verified; resume ``<dest>.part`` if present; atomic rename.
 
     ``sha256`` / ``size`` / ``git_blob`` are checked when given (a ``size`` also lets a resume
@@ -284,7 +289,7 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, si
                     verify_file(dest, sha256=sha256, size=size, git_blob=git_blob) is None:
                 return dest
             _fetch_with_retries(url, dest, part, size, transport, progress, retries, backoff, stall_budget,
-                                _Clock(clock), sleep)
+                                _Clock(clock or _monotonic), sleep or _sleep)
             problem = verify_file(part, sha256=sha256, size=size, git_blob=git_blob)
             if problem is not None:
                 part.unlink(missing_ok=True)

@@ -12,7 +12,15 @@ path that has been checked against that table:
    ``ie-bench weights fetch <name>`` command.
 
 Hashing a 300 MB file on every call would be wasteful, so a file's SHA-256 is remembered keyed by
-(path, size, mtime); a changed file is hashed again.
+its content identity: path, inode, size, mtime_ns and ctime_ns. Any write changes ctime (which no
+user call can set back, unlike mtime), a replaced file has a new inode; either means hashing
+again. A record made within ``RACY_NS`` of the file's last change is not trusted (git's "racily
+clean" rule: a write in the same timestamp tick would leave every field equal).
+``verify(..., rehash=True)`` / ``ie-bench weights verify --rehash`` ignore the cache.
+
+A file no firm hash vouches for (unconfirmed pin or none) must at least be a well-formed file
+of its format (``interactive_eyes.weights_structure``): a truncated ``.onnx`` is ``corrupt``
+and rejected with a one-line error naming the path and the fix, not accepted with a warning.
 
 **Honesty about pins.** ``confirmed=True`` means the SHA-256 is published by the authors or pinned
 identically by several independent sources (see each entry's ``source``); a file that does not
@@ -36,12 +44,14 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from interactive_eyes.data.paths import cache_home
+from interactive_eyes.weights_structure import structure_problem
 from interactive_eyes.download import (
     DownloadError,
     Transport,
@@ -53,6 +63,12 @@ from interactive_eyes.download import (
 log = logging.getLogger(__name__)
 
 OFFLINE_ENV = "IE_BENCH_OFFLINE"
+# Each URL but the last gets one retry (the next URL is the better retry); the last gets
+# RETRIES. With download's 15 s timeouts and 30 s no-data budget, a stalled network costs
+# 31 s per URL: 62 s for the two-URL entries (it was 2 x 4 x 60 s = 495 s).
+RETRIES = 3
+RETRIES_BEFORE_NEXT_URL = 1
+BACKOFF = 1.0
 PATH_ENV_PREFIX = "IE_BENCH_WEIGHT_"
 HASH_CACHE_FILE = ".hashes.json"
 
@@ -347,10 +363,17 @@ def fetch_command(name: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Hashing with a cache keyed by (path, size, mtime)
+# Hashing with a cache keyed by content identity (path, inode, size, mtime_ns, ctime_ns)
 
 _hash_lock = threading.Lock()
-_hash_memo: dict[tuple[str, int, int], str] = {}
+_hash_memo: dict[tuple[str, int, int, int, int], str] = {}
+# File-system timestamps advance in ticks (a few ms on Linux, 1 s on some file systems); a record
+# hashed less than this after the file's last change could miss a second write in the same tick.
+RACY_NS = 1_000_000_000
+
+
+def _now_ns() -> int:
+    return time.time_ns()
 
 
 def _hash_cache_path() -> Path:
@@ -376,25 +399,35 @@ def _save_hash_cache(entries: dict) -> None:
         log.debug("could not write %s: %s", target, exc)
 
 
-def file_sha256(path: str | os.PathLike) -> str:
+def _identity(st: os.stat_result) -> dict:
+    return {"ino": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns}
+
+
+def file_sha256(path: str | os.PathLike, *, rehash: bool = False) -> str:
     """SHA-256 of a file, remembered (in memory and in ``<cache>/weights/.hashes.json``) keyed by
-    its resolved path, size and mtime, so a model file is hashed once, not on every run."""
+    its resolved path and content identity (see the module docstring), so a model file is hashed
+    once, not on every run. ``rehash``: ignore what is remembered (and remember the new digest)."""
     p = Path(path).resolve()
     st = p.stat()
-    key = (str(p), st.st_size, st.st_mtime_ns)
-    with _hash_lock:
-        if key in _hash_memo:
-            return _hash_memo[key]
-        entries = _load_hash_cache()
-        rec = entries.get(str(p))
-        if rec and rec.get("size") == st.st_size and rec.get("mtime_ns") == st.st_mtime_ns:
-            _hash_memo[key] = rec["sha256"]
-            return rec["sha256"]
+    ident = _identity(st)
+    key = (str(p), *ident.values())
+    if not rehash:
+        with _hash_lock:
+            if key in _hash_memo:
+                return _hash_memo[key]
+            rec = _load_hash_cache().get(str(p))
+            if rec and all(rec.get(k) == v for k, v in ident.items()) and \
+                    rec.get("hashed_at_ns", 0) - max(st.st_mtime_ns, st.st_ctime_ns) >= RACY_NS:
+                _hash_memo[key] = rec["sha256"]
+                return rec["sha256"]
+    hashed_at = _now_ns()  # taken before reading: a write during the hashing is never covered
     digest = sha256_file(p)
     with _hash_lock:
+        if p.stat().st_ctime_ns != st.st_ctime_ns:  # changed while being hashed: remember nothing
+            return digest
         _hash_memo[key] = digest
         entries = _load_hash_cache()
-        entries[str(p)] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
+        entries[str(p)] = {**ident, "hashed_at_ns": hashed_at, "sha256": digest}
         _save_hash_cache(entries)
     return digest
 
@@ -409,7 +442,9 @@ class WeightStatus:
 
     name: str
     path: Path
-    state: str  # "verified" | "accepted" (unconfirmed pin, matches what is known) | "mismatch" | "missing"
+    # "verified" | "accepted" (unconfirmed pin, matches what is known) | "mismatch" | "missing"
+    # | "corrupt" (no firm hash vouches for it and it is not a well-formed file of its format)
+    state: str
     sha256: str | None = None
     detail: str = ""
     user_supplied: bool = False
@@ -420,8 +455,10 @@ class WeightStatus:
         return self.state in ("verified", "accepted")
 
 
-def check_file(spec: WeightSpec, path: str | os.PathLike, *, user_supplied: bool = False) -> WeightStatus:
-    """Compare one file with its registry entry (size, SHA-256, torch-hub prefix, git blob)."""
+def check_file(spec: WeightSpec, path: str | os.PathLike, *, user_supplied: bool = False,
+               rehash: bool = False) -> WeightStatus:
+    """Compare one file with its registry entry (size, SHA-256, torch-hub prefix, git blob); a
+    file that no firm hash vouches for is also checked for its format's structure."""
     p = Path(path)
     if not p.is_file():
         return WeightStatus(spec.name, p, "missing", detail="file not found", user_supplied=user_supplied)
@@ -429,7 +466,7 @@ def check_file(spec: WeightSpec, path: str | os.PathLike, *, user_supplied: bool
     problems: list[str] = []
     if spec.size is not None and size != spec.size:
         problems.append(f"size {size} bytes, expected {spec.size}")
-    digest = file_sha256(p)
+    digest = file_sha256(p, rehash=rehash)
     if spec.sha256 is not None and digest != spec.sha256:
         problems.append(f"sha256 {digest}, expected {spec.sha256}")
     if spec.sha256_prefix is not None and not digest.startswith(spec.sha256_prefix):
@@ -438,6 +475,10 @@ def check_file(spec: WeightSpec, path: str | os.PathLike, *, user_supplied: bool
         blob = git_blob_sha1(p)
         if blob != spec.git_blob:
             problems.append(f"git blob id {blob}, expected {spec.git_blob}")
+    if not spec.confirmed:  # a confirmed hash decides on its own (match proves the bytes, mismatch rejects)
+        broken = structure_problem(p)
+        if broken is not None:
+            return WeightStatus(spec.name, p, "corrupt", digest, "; ".join([broken, *problems]), user_supplied)
     if problems:
         return WeightStatus(spec.name, p, "mismatch", digest, "; ".join(problems), user_supplied)
     if spec.sha256 is None and spec.git_blob is None and spec.sha256_prefix is None:
@@ -448,8 +489,8 @@ def check_file(spec: WeightSpec, path: str | os.PathLike, *, user_supplied: bool
 
 def _mismatch_is_fatal(spec: WeightSpec, status: WeightStatus) -> bool:
     """Confirmed pins reject; unconfirmed pins reject only what contradicts something certain
-    (the filename's own hash prefix), otherwise they warn."""
-    if spec.confirmed:
+    (the filename's own hash prefix) or a file that cannot even be parsed, otherwise they warn."""
+    if spec.confirmed or status.state == "corrupt":
         return True
     return spec.sha256_prefix is not None and not (status.sha256 or "").startswith(spec.sha256_prefix)
 
@@ -496,6 +537,10 @@ def resolve(name: str, *, offline: bool | None = None, path: str | os.PathLike |
 
 
 def _accept(spec: WeightSpec, status: WeightStatus) -> Path:
+    if status.state == "corrupt":
+        where = f"point ${spec.env_var} at a good copy" if status.user_supplied else \
+            f"delete it and run `{fetch_command(spec.name)} --force`"
+        raise WeightsMismatchError(f"{status.path}: '{spec.name}' is unusable ({status.detail}); {where}")
     if status.state == "mismatch":
         if _mismatch_is_fatal(spec, status):
             raise WeightsMismatchError(f"{status.path}: not the '{spec.name}' weights ({status.detail}); "
@@ -520,12 +565,13 @@ def fetch(name: str, transport: Transport | None = None, progress: bool = True, 
         if status.ok:
             return target
     errors: list[str] = []
-    for url in spec.urls:
+    for i, url in enumerate(spec.urls):
+        retries = RETRIES if i == len(spec.urls) - 1 else RETRIES_BEFORE_NEXT_URL
         try:
             if spec.member is None:
-                _download_plain(spec, url, target, transport, progress)
+                _download_plain(spec, url, target, transport, progress, retries)
             else:
-                _download_member(spec, url, target, transport, progress)
+                _download_member(spec, url, target, transport, progress, retries)
             return target
         except DownloadError as exc:
             errors.append(str(exc))
@@ -533,7 +579,7 @@ def fetch(name: str, transport: Transport | None = None, progress: bool = True, 
     raise WeightsError(f"could not fetch '{name}': " + " | ".join(errors))
 
 
-def _download_plain(spec: WeightSpec, url: str, target: Path, transport, progress) -> None:
+def _download_plain(spec: WeightSpec, url: str, target: Path, transport, progress, retries: int = RETRIES) -> None:
     # Confirmed pins are enforced by download() itself (the .part is deleted on mismatch).
     # Unconfirmed ones are checked after the file is complete, with the softer rule.
     sha = spec.sha256 if spec.confirmed else None
@@ -541,18 +587,19 @@ def _download_plain(spec: WeightSpec, url: str, target: Path, transport, progres
     blob = spec.git_blob if (spec.confirmed and spec.sha256 is None) else None
     if target.is_file():
         target.unlink()  # here only when it failed its check (or force): never resume onto a bad file
-    download(url, target, sha256=sha, size=size, git_blob=blob, transport=transport, progress=progress)
+    download(url, target, sha256=sha, size=size, git_blob=blob, transport=transport, progress=progress,
+             retries=retries, backoff=BACKOFF)
     status = check_file(spec, target)
-    if status.state == "mismatch" and _mismatch_is_fatal(spec, status):
+    if status.state in ("mismatch", "corrupt") and _mismatch_is_fatal(spec, status):
         target.unlink(missing_ok=True)
         raise DownloadError(url, target, f"downloaded file rejected: {status.detail}; it was deleted")
     _accept(spec, status)
 
 
-def _download_member(spec: WeightSpec, url: str, target: Path, transport, progress) -> None:
+def _download_member(spec: WeightSpec, url: str, target: Path, transport, progress, retries: int = RETRIES) -> None:
     archive = target.parent / (Path(url.split("?")[0]).name or f"{spec.name}.zip")
     download(url, archive, sha256=spec.archive_sha256, size=spec.archive_size, transport=transport,
-             progress=progress)
+             progress=progress, retries=retries, backoff=BACKOFF)
     try:
         with zipfile.ZipFile(archive) as zf:
             members = [m for m in zf.namelist() if m == spec.member or m.endswith("/" + spec.member)]
@@ -570,7 +617,7 @@ def _download_member(spec: WeightSpec, url: str, target: Path, transport, progre
                 with os.fdopen(fd, "wb") as out, zf.open(info) as src:
                     shutil.copyfileobj(src, out, 1 << 20)
                 status = check_file(spec, tmp)
-                if status.state == "mismatch" and _mismatch_is_fatal(spec, status):
+                if status.state in ("mismatch", "corrupt") and _mismatch_is_fatal(spec, status):
                     raise DownloadError(url, target, f"extracted member rejected: {status.detail}")
                 os.replace(tmp, target)
             finally:
@@ -582,13 +629,14 @@ def _download_member(spec: WeightSpec, url: str, target: Path, transport, progre
     _accept(spec, check_file(spec, target))
 
 
-def verify(name: str, *, path: str | os.PathLike | None = None) -> WeightStatus:
-    """Check the file ``resolve`` would use for ``name`` (never downloads)."""
+def verify(name: str, *, path: str | os.PathLike | None = None, rehash: bool = False) -> WeightStatus:
+    """Check the file ``resolve`` would use for ``name`` (never downloads); ``rehash``: hash it
+    again even if the hash cache has a record for it."""
     spec = get_spec(name)
     supplied = user_path(name, path)
     if supplied is not None:
-        return check_file(spec, supplied, user_supplied=True)
-    return check_file(spec, spec.cache_path())
+        return check_file(spec, supplied, user_supplied=True, rehash=rehash)
+    return check_file(spec, spec.cache_path(), rehash=rehash)
 
 
 def status(names: list[str] | None = None) -> list[WeightStatus]:

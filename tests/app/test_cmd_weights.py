@@ -60,12 +60,79 @@ def test_verify_fails_on_mismatch_and_on_missing_named_weight(home):
     assert runner.invoke(main, ["weights", "verify", "syncnet_v2"]).exit_code == 1
 
 
-def test_fetch_refuses_offline_and_unknown_names(home):
+@pytest.mark.parametrize("where", ["group", "subcommand", "env"])
+def test_fetch_offline_checks_what_is_in_place_exit_3_when_missing(home, monkeypatch, where):
     runner = CliRunner()
-    out = runner.invoke(main, ["weights", "--offline", "fetch", "face_landmarker"])
-    assert out.exit_code != 0 and "offline" in out.output
+    args = {"group": ["weights", "--offline", "fetch"], "subcommand": ["weights", "fetch", "--offline"],
+            "env": ["weights", "fetch"]}[where]
+    if where == "env":
+        monkeypatch.setenv("IE_BENCH_OFFLINE", "1")
+    out = runner.invoke(main, [*args, "face_landmarker"])
+    assert out.exit_code == 3, out.output
+    target = home / "weights" / "face_landmarker.task"
+    assert f"face_landmarker: {target}: weights 'face_landmarker' missing and offline mode is on" in out.output
+    assert "1 weight(s) missing or unusable (offline): face_landmarker" in out.output
+    assert not target.exists()  # nothing was downloaded
+    target.parent.mkdir(parents=True)
+    target.write_bytes(PAYLOAD)
+    out = runner.invoke(main, [*args, "face_landmarker"])
+    assert out.exit_code == 0 and out.output == f"face_landmarker: {target}\n"
+
+
+def test_exit_codes_of_weights_commands(home, monkeypatch):
+    runner = CliRunner()
     out = runner.invoke(main, ["weights", "fetch", "face_landmarker_task"])
-    assert out.exit_code != 0 and "did you mean 'face_landmarker'" in out.output
+    assert out.exit_code == 2 and "did you mean 'face_landmarker'" in out.output
+    assert runner.invoke(main, ["weights", "verify", "nope"]).exit_code == 2
+    assert runner.invoke(main, ["weights", "fetch", "--offline", "--force", "face_landmarker"]).exit_code == 2
+
+    class Down:
+        def open(self, url, start=0):
+            raise OSError("Network is unreachable")
+
+    monkeypatch.setattr("interactive_eyes.download.default_transport", lambda: Down())
+    monkeypatch.setattr(W, "BACKOFF", 0.0)
+    out = runner.invoke(main, ["weights", "fetch", "--quiet", "face_landmarker"])
+    assert out.exit_code == 3 and "1 weight(s) could not be fetched: face_landmarker" in out.output
+    assert "Network is unreachable" in out.output
+    assert list((home / "weights").iterdir()) == []  # no .lock, no .part
+    # verify and list never download: --offline is accepted there too and changes nothing
+    assert runner.invoke(main, ["weights", "verify", "--offline"]).exit_code == 0
+    assert runner.invoke(main, ["weights", "list", "--offline"]).exit_code == 0
+    assert "Exit codes: 0 = " in runner.invoke(main, ["weights", "verify", "--help"]).output
+
+
+def test_verify_rehash_ignores_a_stale_hash_cache(home):
+    runner = CliRunner()
+    target = home / "weights" / "face_landmarker.task"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(PAYLOAD)
+    st = target.stat()
+    record = {"ino": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
+              "hashed_at_ns": st.st_ctime_ns + 10 * W.RACY_NS, "sha256": "f" * 64}  # a record that lies
+    (home / "weights" / ".hashes.json").write_text(json.dumps({str(target.resolve()): record}))
+    W._hash_memo.clear()
+    out = runner.invoke(main, ["weights", "verify", "face_landmarker"])
+    assert out.exit_code == 1 and "MISMATCH" in out.output and "sha256 " + "f" * 64 in out.output
+    out = runner.invoke(main, ["weights", "verify", "--rehash", "face_landmarker"])
+    assert out.exit_code == 0 and out.output == f"face_landmarker: verified  {target}\n"
+
+
+def test_verify_reports_a_truncated_onnx_as_corrupt(home, tmp_path, monkeypatch):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    data = helper.make_model(graph).SerializeToString()
+    bad = tmp_path / "w600k_r50.onnx"
+    bad.write_bytes(data[:-3])
+    monkeypatch.setenv("IE_BENCH_WEIGHT_ARCFACE_W600K_R50", str(bad))
+    out = CliRunner().invoke(main, ["weights", "verify", "arcface_w600k_r50"])
+    assert out.exit_code == 1, out.output
+    assert out.output.startswith(f"arcface_w600k_r50: CORRUPT  {bad}  (not a valid ONNX file: truncated: ")
+    assert onnx.load_from_string(data)  # the untruncated bytes are a valid model (the reference)
 
 
 def test_stats_writes_reference_npz_with_provenance(home, tmp_path, monkeypatch):
