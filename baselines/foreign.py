@@ -4,7 +4,7 @@ A ``ForeignMethod`` subclass only translates: ``prepare_job(item, job, seed)`` w
 input files into ``job.inputs`` and returns an ``Invocation`` (argv, environment, where the
 output appears, how many lead-in frames to drop). Everything else happens once, here:
 
-    check -> prepare -> runner.run_job (subprocess, own env, timeout, logs, DONE) -> collect
+    check -> prepare_job -> runner.run_job (subprocess, own env, timeout, logs, DONE) -> collect
           -> normalise.normalise (lead-in, frame count, mix, geometry) -> <clip_id>.mp4
 
 The job folder of a clip is ``<out>/jobs/<clip_id>/`` (``in/``, ``out/`` with the raw file the
@@ -33,7 +33,7 @@ TRACK_RATE = 16000  # every method here reads 16 kHz mono speech (wav2vec2 / Whi
 
 @dataclass
 class Invocation:
-    """What ``prepare`` returns: the command and where its output will be."""
+    """What ``prepare_job`` returns: the command and where its output will be."""
 
     argv: list[str]
     output: str  # a glob relative to the job folder, matching exactly one file

@@ -96,7 +96,7 @@ class Job:
 
     @property
     def inputs(self) -> Path:
-        """The method's own input files, written by the adapter's ``prepare``."""
+        """The method's own input files, written by the adapter's ``prepare_job``."""
         return self.job_dir / "in"
 
 

@@ -1,10 +1,18 @@
-"""``ie-bench run`` (generate a benchmark's clips with a method) and ``ie-bench methods``."""
+"""``ie-bench run`` (generate a benchmark's clips with a method) and ``ie-bench methods``.
+
+Exit codes (interactive_eyes/app/exit_codes.py): 0 every requested clip ok or declared
+unsupported; 1 some clip failed; 2 usage or input error (unknown method, clip or parameter, bad
+manifest, ``--composite`` with a multi-person method); 3 environment (method not configured,
+model files missing, run folder locked by another process).
+"""
 
 from __future__ import annotations
 
 import json
 
 import click
+
+from interactive_eyes.app.exit_codes import HELP_EPILOG, OK, PARTIAL, EnvironmentProblem, UsageError
 
 
 def _parse_param(text: str) -> tuple[str, object]:
@@ -17,7 +25,7 @@ def _parse_param(text: str) -> tuple[str, object]:
         return key, value
 
 
-@click.command("run")
+@click.command("run", epilog=HELP_EPILOG)
 @click.option("--method", "method_name", required=True, help="Registered method (see `ie-bench methods`).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Output folder for <clip_id>.mp4 and run.json (default: runs/<method>).")
@@ -28,18 +36,24 @@ def _parse_param(text: str) -> tuple[str, object]:
 @click.option("--manifest", default=None, help="Manifest file or shipped name (default: interactive_eyes).")
 @click.option("--reference-frames", type=click.Path(file_okay=False), default=None,
               help="Folder of <clip_id>.png|jpg reference frames (default: <root>/frames from `data fetch --frames`).")
-@click.option("--param", "param_items", multiple=True, metavar="KEY=VALUE", help="Override a method parameter (repeatable).")
+@click.option("--param", "param_items", multiple=True, metavar="KEY=VALUE",
+              help="Override a method parameter (repeatable), e.g. repo=DIR python=EXE weights=DIR for foreign methods.")
+@click.option("--method-config", type=click.Path(dir_okay=False), default=None,
+              help="TOML file of foreign methods' repo/python/weights (default: $IE_BENCH_HOME/methods.toml).")
+@click.option("--composite", is_flag=True,
+              help="Single-person method on multi-person clips: run per person on crops, paste back (labelled '<method>+composite').")
 @click.option("--overwrite", is_flag=True, help="Regenerate clips that are already done; replace a run of another configuration.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def run(method_name, out_dir, clips, limit, seed, root, manifest, reference_frames, param_items, overwrite, quiet):
+def run(method_name, out_dir, clips, limit, seed, root, manifest, reference_frames, param_items, method_config,
+        composite, overwrite, quiet):
     """Generate the benchmark's clips with METHOD into OUT (resumable: rerun to continue)."""
-    from interactive_eyes.app.run import RunError, run_method
+    from interactive_eyes.app.run import FolderLocked, MethodNotConfigured, RunError, run_method
     from interactive_eyes.data.manifest import ManifestError
     from interactive_eyes.registry import UnknownNameError
 
     params = dict(_parse_param(p) for p in param_items)
     clip_ids = [c.strip() for c in clips.split(",") if c.strip()] if clips else None
-    out_dir = out_dir or f"runs/{method_name}"
+    out_dir = out_dir or f"runs/{method_name}{'+composite' if composite else ''}"
     try:
         doc = run_method(
             method_name,
@@ -53,48 +67,95 @@ def run(method_name, out_dir, clips, limit, seed, root, manifest, reference_fram
             overwrite=overwrite,
             progress=not quiet,
             params=params,
+            method_config=method_config,
+            composite=composite,
         )
+    except (MethodNotConfigured, FolderLocked) as exc:
+        raise EnvironmentProblem(str(exc)) from None
+    except FileNotFoundError as exc:  # a method's prepare(): its model files are missing (environment)
+        raise EnvironmentProblem(" ".join(str(exc).split())) from None
     except (UnknownNameError, RunError, ManifestError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise UsageError(str(exc)) from None
     except KeyError as exc:  # unknown clip id, with a did-you-mean hint
-        raise click.ClickException(str(exc.args[0] if exc.args else exc)) from None
+        raise UsageError(str(exc.args[0] if exc.args else exc)) from None
 
     inv = doc["last_invocation"]
     entries = doc["clips"]
     for cid in inv["clips"]:
         e = entries.get(cid, {})
         if e.get("status") != "ok":
-            click.echo(f"{cid}: {e.get('status')}: {e.get('reason')}", err=True)
+            label = "unsupported" if e.get("decision") == "unsupported" else e.get("status")
+            click.echo(f"{cid}: {label}: {e.get('reason')}", err=True)
     c = doc["counts"]
     click.echo(
         f"{doc['method']}: {len(inv['clips'])} clips this run ({inv['generated']} generated, {inv['reused']} reused); "
         f"folder: {c['ok']} ok, {c['failed']} failed, {c['skipped']} skipped, {c['not_run']} not run "
         f"-> {out_dir}/run.json"
     )
-    if any(entries.get(cid, {}).get("status") == "failed" for cid in inv["clips"]):
-        raise SystemExit(1)
+    failed = any(entries.get(cid, {}).get("status") == "failed" for cid in inv["clips"])
+    raise SystemExit(PARTIAL if failed else OK)
 
 
-@click.command("methods")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (name, version, capabilities, parameters).")
-def methods(as_json):
-    """List the registered generation methods and what they can do."""
+def method_rows(method_config=None) -> list[dict]:
+    """One row per registered method: capabilities, licenses, parameters, configured or what is missing."""
     from interactive_eyes.baselines import METHODS
 
+    config_path, config, error = None, {}, None
     rows = []
     for name in METHODS.names():
         cls = METHODS.get(name)
-        rows.append({"name": name, "version": cls.version, "capabilities": cls.capabilities.to_dict(),
-                     "params": dict(cls.DEFAULT_PARAMS), "summary": ((cls.__doc__ or "").strip().splitlines() or [""])[0]})
+        row = {"name": name, "version": cls.version, "capabilities": cls.capabilities.to_dict(),
+               "params": dict(cls.DEFAULT_PARAMS), "summary": ((cls.__doc__ or "").strip().splitlines() or [""])[0],
+               "code_license": cls.capabilities.code_license, "weight_licenses": list(cls.capabilities.weight_licenses),
+               "configured": True, "missing": [], "foreign": hasattr(cls, "missing")}
+        if row["foreign"]:
+            from interactive_eyes.baselines.method_config import ConfigError, load, table_for
+
+            try:
+                if config_path is None:
+                    config, config_path = load(method_config)
+                inst = cls(**table_for(cls, config, config_path))
+                row["missing"] = inst.missing()
+            except (ConfigError, ValueError) as exc:
+                error = error or str(exc)
+                row["missing"] = [" ".join(str(exc).split())]
+            row["configured"] = not row["missing"]
+            row["config_file"] = str(config_path) if config_path else None
+        rows.append(row)
+    return rows
+
+
+@click.command("methods", epilog=HELP_EPILOG)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (capabilities, licenses, parameters, configuration).")
+@click.option("--method-config", type=click.Path(dir_okay=False), default=None,
+              help="TOML file of foreign methods' repo/python/weights (default: $IE_BENCH_HOME/methods.toml).")
+def methods(as_json, method_config):
+    """List the registered generation methods, what they can do, and whether each is configured here."""
+    rows = method_rows(method_config)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'method':<10} {'ver':<4} {'people':<7} {'binding':<21} {'fps':>4}  {'duration':<12} {'GPU':<7} reference frame")
+    click.echo(f"{'method':<19} {'people':<6} {'binding':<21} {'fps':>3}  {'duration':<11} {'GPU':<6} "
+               f"{'code license':<16} status")
     for r in rows:
         cap = r["capabilities"]
-        people = "any" if cap["max_people"] is None else str(cap["max_people"])
+        people = "any" if cap["max_people"] is None else str(cap["max_people"]) + ("+s" if cap["silent_extra_people_ok"] else "")
         lo, hi = cap["min_duration"], cap["max_duration"]
-        dur = "any" if lo is None and hi is None else f"{lo or 0:g}-{hi if hi is not None else 'inf'} s"
+        dur = "any" if lo is None and hi is None else f"{lo or 0:g}-{format(hi, '.4g') if hi is not None else 'inf'} s"
         gpu = "CPU" if cap["gpu_memory_gb"] is None else f"{cap['gpu_memory_gb']:g} GB"
-        click.echo(f"{r['name']:<10} {r['version']:<4} {people:<7} {cap['binding']:<21} {cap['native_fps']:>4g}  "
-                   f"{dur:<12} {gpu:<7} {'needed' if cap['needs_reference_frame'] else 'no'}")
+        if cap["binding"] == "mask_api":
+            gpu = "API"
+        if not r["foreign"]:
+            status = "built in"
+        elif r["configured"]:
+            status = "configured"
+        else:
+            status = "not configured: " + "; ".join(r["missing"])
+        lic = (r["code_license"] or "-")[:16]
+        click.echo(f"{r['name']:<19} {people:<6} {cap['binding']:<21} {cap['native_fps']:>3g}  {dur:<11} {gpu:<6} "
+                   f"{lic:<16} {status}")
+        if r["weight_licenses"]:
+            click.echo(f"{'':<19} weights: {'; '.join(r['weight_licenses'])}")
+    path = next((r.get("config_file") for r in rows if r.get("config_file")), None)
+    if path:
+        click.echo(f"config: {path} (one [method] table each: repo, python, weights; or --param KEY=VALUE)")

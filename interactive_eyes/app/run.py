@@ -40,6 +40,15 @@ class RunError(RuntimeError):
     """A run that cannot start; the message is one line naming the file or folder."""
 
 
+class MethodNotConfigured(RunError):
+    """A foreign method whose checkout, environment or weights are not set up (an environment
+    error); the message names the exact keys to set."""
+
+
+class FolderLocked(RunError):
+    """Another process writes to the run folder (an environment error)."""
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -86,7 +95,7 @@ def _exclusive(out_dir: Path):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RunError(f"{out_dir}: another ie-bench run is writing to this folder") from None
+            raise FolderLocked(f"{out_dir}: another ie-bench run is writing to this folder") from None
         yield
     finally:
         os.close(fd)
@@ -124,6 +133,7 @@ def _config(method, seed: int, bench) -> dict[str, Any]:
     """What must be equal for earlier results in a folder to be reused."""
     return {
         "method": method.name,
+        "mode": getattr(method, "mode", "native"),  # "composite": per-person crops pasted back (spec §5.6)
         "version": method.version,
         "params": method.params(),
         "seed": int(seed),
@@ -191,6 +201,8 @@ def run_method(
     overwrite: bool = False,
     progress: bool = True,
     params: dict[str, Any] | None = None,
+    method_config: str | os.PathLike | None = None,
+    composite: bool = False,
 ) -> dict[str, Any]:
     """Generate the selected clips of ``benchmark`` with a method; returns run.json's content.
 
@@ -200,6 +212,10 @@ def run_method(
     benchmark). ``clips``: clip ids to run (default all), ``limit``: only the first N of them.
     ``params``: overrides of the method's parameters. ``overwrite``: regenerate the selected clips
     even when done, and accept a folder holding another configuration (its results are removed).
+    ``method_config``: the TOML file of foreign methods' checkouts/environments/weights (default
+    ``$IE_BENCH_HOME/methods.toml``; ``params`` override it). A method that is not configured
+    raises ``MethodNotConfigured`` before any clip. ``composite``: run a single-person method
+    per person on crops and paste the results back (spec §5.6), recorded as ``<name>+composite``.
     """
     from interactive_eyes.baselines import METHODS
     from interactive_eyes.baselines.base import Item
@@ -207,14 +223,36 @@ def run_method(
     from interactive_eyes.data.paths import data_root as resolve_root
 
     if isinstance(method_name, str):
-        method = METHODS.get(method_name)(**(params or {}))
+        cls = METHODS.get(method_name)
+        if hasattr(cls, "missing"):  # a foreign method: checkout, environment, weights from methods.toml
+            from interactive_eyes.baselines.method_config import ConfigError, merged_params
+
+            try:
+                params, config_path = merged_params(cls, params, method_config)
+            except ConfigError as exc:
+                raise MethodNotConfigured(str(exc)) from None
+            method = cls(**params)
+            missing = method.missing()
+            if missing:
+                from interactive_eyes.baselines.method_config import not_configured_message
+
+                raise MethodNotConfigured(not_configured_message(cls.name, missing, config_path))
+        else:
+            method = cls(**(params or {}))
     else:
         if params:
             raise ValueError("params can only be given with a method name, not with a Method instance")
         method = method_name
+    if composite:
+        from interactive_eyes.baselines.composite import CompositeMethod
+
+        method = CompositeMethod(method)
     bench = benchmark if isinstance(benchmark, manifest.Benchmark) else manifest.load(benchmark)
     root = resolve_root(data_root, bench.name)
     selected = _select_clips(bench, clips, limit)
+    prepare = getattr(method, "prepare", None)
+    if callable(prepare):  # optional hook: e.g. find every model file before the first clip (raises)
+        prepare()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     run_file = out / RUN_FILE
@@ -242,6 +280,7 @@ def run_method(
             "schema": RUN_SCHEMA,
             "schema_version": RUN_SCHEMA_VERSION,
             **config,
+            "base_method": method.inner.name if hasattr(method, "inner") else method.name,
             "capabilities": method.capabilities.to_dict(),
             "benchmark": {**config["benchmark"], "path": bench.path, "n_clips": len(bench.clips)},
             "data_root": str(root),
@@ -342,7 +381,8 @@ def _run_clip(method, clip, out: Path, root: Path, reference_frames, seed: int, 
         except (FileNotFoundError, OSError, ValueError) as exc:
             raise _ClipProblem("failed", " ".join(str(exc).split())) from None
         reason = method.check(item)
-        if reason:
+        if reason:  # decided from the capabilities, nothing launched; recorded, never dropped
+            entry["decision"] = "unsupported"
             raise _ClipProblem("skipped", reason)
         info = method.generate(item, video, seed=seed)
         if not video.is_file():
@@ -354,6 +394,9 @@ def _run_clip(method, clip, out: Path, root: Path, reference_frames, seed: int, 
         entry.update(status=p.status, reason=p.reason)
     except Exception as exc:  # one clip's failure never stops the run
         entry.update(status="failed", reason=_one_line(exc))
+        details = getattr(exc, "details", None)  # runner.JobFailed: argv, return code, stderr tail, logs
+        if isinstance(details, dict):
+            entry["job"] = details
         log_file.parent.mkdir(exist_ok=True)
         log_file.write_text(traceback.format_exc())
         entry["log"] = str(log_file.relative_to(out))
