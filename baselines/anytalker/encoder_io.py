@@ -43,8 +43,9 @@ def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
                 if "mmap" not in str(exc):  # legacy (non-zip) pickles cannot be memory-mapped
                     raise
                 obj = torch.load(p, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise CheckpointError(f"{p}: cannot read weights ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from exc
+    except Exception as exc:  # unpickling, zip, safetensors header errors: one line naming the file
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{p}: cannot read weights ({first})") from exc
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{p}: expected a flat dict of tensors, got {type(obj).__name__}")
     bad = [k for k, v in obj.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]

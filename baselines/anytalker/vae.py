@@ -16,11 +16,15 @@ layout, mapping). API (used by the AnyTalker pipeline)::
   overrides it and a mismatch is a strict-load error naming the file.
 - ``encode`` returns (mu - mean) / std with the 16 per-channel constants of §2.4 (posterior mean,
   log-variance discarded); ``decode`` de-normalises, decodes and clamps to [-1, 1] (§2.4).
-- ``decode`` runs the decoder over time in chunks of ``chunk`` latent frames with the causal cache
-  carried across chunks (the official decode is ``chunk=1``), writing each clamped chunk into one
-  preallocated output on ``output_device`` (e.g. the CPU, so a long clip's video never sits on the
-  GPU, and no quadratic concatenation); ``tile=True`` adds diffusers' spatial tiling (which blends
-  overlapping tiles: approximately, not exactly, equal). Tests: chunked == whole within 1e-5.
+- Memory over time: ``decode`` runs the decoder on ``chunk`` latent frames at a time (after the
+  first, which is alone), the causal cache carried across calls, so the activations are those of
+  one chunk whatever the clip length (the official decode and diffusers' are ``chunk=1``); each
+  clamped piece goes straight into one preallocated float32 output on ``output_device`` (e.g. the
+  CPU, so a long clip's video never sits on the GPU; no repeated concatenation). The result does not
+  depend on ``chunk`` beyond float rounding (tests: == diffusers' whole-clip ``decode`` within 1e-5).
+  diffusers' other option, spatial tiling (``enable_tiling``), blends overlapping tiles and so is
+  only approximately equal: not used.
+- :func:`conditioning_clip`: the AnyTalker VAE conditioning clip built from the reference image (§1).
 """
 
 from __future__ import annotations
@@ -167,25 +171,19 @@ class WanVAE(torch.nn.Module):
         return (mu - mean) * inv_std
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor, *, chunk: int = 1, output_device: torch.device | str | None = None,
-               tile: bool = False) -> torch.Tensor:
+    def decode(self, latents: torch.Tensor, *, chunk: int = 1,
+               output_device: torch.device | str | None = None) -> torch.Tensor:
         """Normalised latents [B, z_dim, f, h, w] -> video [B, 3, 1 + 4(f-1), 8h, 8w] in [-1, 1], float32.
 
         ``chunk`` latent frames per decoder call after the first frame (causal cache carried across calls: the result does
         not depend on it beyond float rounding); ``output_device`` holds the video (default: the
-        model's device); ``tile`` uses diffusers' spatial tiling instead (whole-clip call)."""
+        model's device)."""
         if latents.ndim != 5 or latents.shape[1] != self.z_dim:
             raise ValueError(f"latents must be [B, {self.z_dim}, f, h, w], got {tuple(latents.shape)}")
         mean, inv_std = self._stats(latents.ndim)
         z = latents.to(self.device, torch.float32) / inv_std + mean
         z = z.to(self.dtype)
         out_dev = torch.device(output_device) if output_device is not None else self.device
-        if tile:
-            self.model.enable_tiling()
-            try:
-                return self.model.decode(z).sample.float().clamp_(-1, 1).to(out_dev)
-            finally:
-                self.model.disable_tiling()
         return self._decode_chunked(z, max(1, int(chunk)), out_dev)
 
     def _decode_chunked(self, z: torch.Tensor, chunk: int, out_dev: torch.device) -> torch.Tensor:
@@ -212,6 +210,20 @@ class WanVAE(torch.nn.Module):
         if t != out.shape[2]:
             raise RuntimeError(f"decoder produced {t} frames, expected {out.shape[2]}")
         return out
+
+
+def conditioning_clip(image: torch.Tensor, height: int, width: int, frames: int) -> torch.Tensor:
+    """The VAE input that conditions AnyTalker (spec §1): the reference image [3, H, W] in [-1, 1]
+    bicubically resized to (height, width) in float32 (torch ``interpolate``, align_corners False, no
+    antialias, **no clamp**: the overshoot is kept, as officially), then ``frames - 1`` all-zero frames
+    -> [3, frames, height, width]."""
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"image must be [3, H, W], got {tuple(image.shape)}")
+    first = torch.nn.functional.interpolate(image[None].float(), size=(height, width), mode="bicubic",
+                                            align_corners=False)[0]
+    clip = first.new_zeros(3, frames, height, width)
+    clip[:, 0] = first
+    return clip
 
 
 def build_vae_model(config: Mapping[str, Any]) -> torch.nn.Module:
