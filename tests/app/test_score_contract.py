@@ -142,20 +142,20 @@ def test_score_strict_stops_at_the_first_failed_clip(bad_folder, fake_metrics, t
 
 
 def test_sha256_read_error_is_a_per_clip_failure(tmp_path, fake_metrics, monkeypatch):
-    from interactive_eyes.app import engine
+    from interactive_eyes.app import job
 
     gen = tmp_path / "gen"
     gen.mkdir()
     for i in range(3):
         write_clip(gen / f"c{i}.mp4", value=40 * (i + 1))
-    real = engine.file_sha256
+    real = job.file_sha256
 
     def sha(path):
         if os.path.basename(path) == "c1.mp4":
             raise OSError(5, "Input/output error", str(path))
         return real(path)
 
-    monkeypatch.setattr(engine, "file_sha256", sha)
+    monkeypatch.setattr(job, "file_sha256", sha)
     out = tmp_path / "out"
     r = CliRunner().invoke(main, ["score", str(gen), "--manifest", str(write_manifest(tmp_path / "m.json")),
                                   "--out", str(out), "--metrics", "mean_luma"])
