@@ -63,9 +63,13 @@ def configure_logging(verbosity: int) -> None:
 
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ie-bench")
-@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.option("-v", "--verbose", count=True,
+              help="More log output (-v info and native MediaPipe/TFLite lines, -vv debug).")
 def main(verbose: int) -> None:
     """ie-bench: evaluation suite for audio-driven multi-person talking-video generation."""
+    from interactive_eyes.quiet import capture_native_stderr
+
+    capture_native_stderr(verbose=verbose > 0)  # before logging binds to sys.stderr
     configure_logging(verbose)
 
 
