@@ -26,5 +26,6 @@ METHODS = Registry(
         "omniavatar": "interactive_eyes.baselines.omniavatar:OmniAvatarMethod",
         "wan-s2v": "interactive_eyes.baselines.wan_s2v:WanS2VMethod",
         "omnihuman": "interactive_eyes.baselines.omnihuman:OmniHumanMethod",
+        "anytalker": "interactive_eyes.baselines.anytalker.method:AnyTalkerMethod",
     },
 )
