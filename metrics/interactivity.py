@@ -167,7 +167,8 @@ def _corrected(pts, fps, times, speaking, boxes, face_sides, camera, blank, floo
         tracks.append(tr)
         used.append(use)
         per_person.append(float(np.mean(tr.step_motion[use])) if use.any() else None)
-        per_frame = tr.motion[np.isfinite(tr.motion)]
+        lf = np.array([not in_half_open_intervals(x, seg) for x in times])
+        per_frame = tr.motion[1:][lf[1:] & lf[:-1] & np.isfinite(tr.motion[1:])]  # listening at both frames
         counts.append({
             "n_listening_steps": int(pair.sum()),
             "n_listening_steps_used": int(use.sum()),
@@ -177,7 +178,7 @@ def _corrected(pts, fps, times, speaking, boxes, face_sides, camera, blank, floo
                            "glitch_runs": {str(L): int(np.sum(tr.glitch_run == L)) // L for L in range(1, MAX_GLITCH_RUN + 1)},
                            "gap_edge": int(tr.gap_edge.sum())},
             "noise_floor": tr.noise,
-            "per_frame_mean": float(per_frame.mean()) if per_frame.size else None,
+            "per_frame_mean": float(per_frame.mean()) if per_frame.size else None,  # per frame, listening
             "face_side_px": tr.side,
             "scale": tr.scale,
             "glitch_threshold": tr.threshold,

@@ -11,9 +11,9 @@ in the order ``corrected_track`` applies them:
    (``spike_frames`` is the one-frame case); and ``reject_gap_edges``: a frame next to a gap
    whose jump from its only neighbour is as large as a glitch (nothing supports it: the first
    frame of an occlusion, when the model still returns a face).
-4. ``resample``: positions at a fixed 1/25 s time step, linearly interpolated between the two
-   frames around each time (both must be valid), so that the displacement is per 1/25 s at any
-   frame rate without multiplying the per-frame noise floor by fps / 25 (issue 10 item 4).
+4. ``resample``: positions at a fixed 1/25 s time step (the frame on screen at each time), so
+   that the displacement is per 1/25 s at any frame rate without multiplying the per-frame noise
+   floor by fps / 25 (issue 10 item 4).
 5. ``noise_floor``: the displacement pure landmark noise would give, from the track's own
    second differences (reported beside the value).
 """
@@ -155,22 +155,21 @@ def reject_gap_edges(points: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def resample(points: np.ndarray, times: np.ndarray, step: float = STEP) -> tuple[np.ndarray, np.ndarray]:
-    """Positions at ``times[0] + j * step`` -> (grid times (J,), points (J, P, 2)), each the
-    linear interpolation between the two frames around it (NaN unless both are present; a grid
-    time on a frame, to 1 microsecond, takes that frame alone)."""
+    """Positions at ``times[0] + j * step`` -> (grid times (J,), points (J, P, 2)): at each grid
+    time the frame on screen then (the latest frame at or before it, to 1 microsecond), as a
+    player shows it; NaN where that frame is missing.
+
+    Why sample-and-hold and not interpolation: repeated frames (a 24 fps render shown at 25, 30
+    or 48 fps) then give exactly the positions of the original, so the value does not depend on
+    how a video was re-timed; and every step that spans a new frame carries that frame's landmark
+    noise once, whatever the frame rate (per-frame value x fps / 25 multiplies it; interpolation
+    averages it away by an amount that depends on how the two rates beat)."""
     p = np.asarray(points, dtype=np.float64)
     t = np.asarray(times, dtype=np.float64)
     n_steps = int(math.floor((t[-1] - t[0]) / step + 1e-6))
     grid = t[0] + step * np.arange(n_steps + 1)
     i = np.clip(np.searchsorted(t, grid + 1e-6, side="right") - 1, 0, len(t) - 1)
-    j = np.minimum(i + 1, len(t) - 1)
-    dt = t[j] - t[i]
-    w = np.where(dt > 0, (grid - t[i]) / np.where(dt > 0, dt, 1.0), 0.0)
-    exact = w <= 1e-6 / max(step, 1e-9)
-    w = np.where(exact, 0.0, np.clip(w, 0.0, 1.0))
-    lo, hi = p[i], p[j]
-    hi = np.where(exact[:, None, None], lo, hi)  # on a frame: the next frame need not exist
-    return grid, lo + w[:, None, None] * (hi - lo)
+    return grid, p[i]
 
 
 def noise_floor(points: np.ndarray) -> float:

@@ -15,6 +15,8 @@ from pathlib import Path
 import click
 
 CSV_COLUMNS = ("frame", "time", "person", "listening", "motion", "valid", "outlier", "used")
+# corrected mode: "motion" is the per-frame displacement after camera compensation (face units);
+# the value itself is computed on a fixed 1/25 s grid (see docs/interactivity.md)
 # one colour per person (RGB), cycling for N > 6; keypoints of an outlier frame are drawn white
 COLOURS = ((255, 165, 0), (80, 170, 255), (90, 220, 90), (255, 230, 60), (200, 100, 255), (60, 220, 220))
 OUTLIER_COLOUR = (255, 255, 255)
@@ -106,17 +108,38 @@ def format_result(result, clip_id: str) -> str:
     if result.status != "ok":
         lines.append(f"  reason: {result.reason}")
         return "\n".join(lines)
-    pp25 = d.get("per_person_25fps", {})
     counts = d.get("per_person", {})
+    if d.get("mode") == "paper":
+        pp25 = d.get("per_person_25fps", {})
+        for role, v in result.per_person.items():
+            used = counts.get(role, {}).get("n_listening_frames_used", 0)
+            if v is None:
+                lines.append(f"  {role:>8}: -  (no listening frames)")
+            else:
+                lines.append(f"  {role:>8}: {v:.4f} per frame, {pp25[role]:.4f} per 1/25 s  ({used} listening frames)")
+        lines.append(f"  {'overall':>8}: {result.value:.4f} per frame, {d['interactivity_25fps']:.4f} per 1/25 s "
+                     f"at {d['fps']:g} fps ({d['n_listening_frames_used']} listening frames used)")
+        return "\n".join(lines)
     for role, v in result.per_person.items():
-        used = counts.get(role, {}).get("n_listening_frames_used", 0)
+        c = counts.get(role, {})
         if v is None:
-            lines.append(f"  {role:>8}: -  (no listening frames)")
-        else:
-            lines.append(f"  {role:>8}: {v:.4f} per frame, {pp25[role]:.4f} per 1/25 s  ({used} listening frames)")
-    lines.append(f"  {'overall':>8}: {result.value:.4f} per frame, {d['interactivity_25fps']:.4f} per 1/25 s "
-                 f"at {d['fps']:g} fps ({d['n_listening_frames_used']} listening frames used"
-                 + (f", {d['n_listening_frames_skipped']} skipped)" if "n_listening_frames_skipped" in d else ")"))
+            lines.append(f"  {role:>8}: -  (no listening steps)")
+            continue
+        rej = c.get("n_rejected", {})
+        lines.append(f"  {role:>8}: {v:.4f} per 1/25 s, noise floor {c.get('noise_floor', float('nan')):.3f}  "
+                     f"({c.get('n_listening_steps_used', 0)} of {c.get('n_listening_steps', 0)} listening steps; "
+                     f"rejected frames: {rej.get('glitch', 0)} glitch, {rej.get('gap_edge', 0)} gap edge, "
+                     f"{rej.get('blank_crop', 0)} blank crop; {c.get('n_missing_frames', 0)} missing)")
+    lines.append(f"  {'overall':>8}: {result.value:.4f} per 1/25 s at {d['fps']:g} fps "
+                 f"({d['n_listening_steps_used']} of {d['n_listening_steps']} listening steps used)")
+    cam = d.get("camera", {})
+    if cam.get("compensated"):
+        share = cam.get("share_removed")
+        lines.append(f"  camera: {cam.get('mean_motion_px') or 0.0:.3f} px/frame removed"
+                     + (f" ({share:.1%} of the value)" if share is not None else "")
+                     + f", {cam.get('n_fallback_steps', 0)} of {cam.get('n_steps', 0)} steps without an estimate")
+    else:
+        lines.append(f"  camera: not compensated ({cam.get('reason')})")
     return "\n".join(lines)
 
 

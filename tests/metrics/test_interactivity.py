@@ -230,10 +230,11 @@ def test_corrected_value_on_an_analytic_clip(two_people):
     clip, fps, boxes, lms = two_people
     res = feed(ia.Interactivity(), clip, fps, boxes, lms)
     assert res.status == "ok", res.reason
-    # per 1/25 s on the grid j / 25 (j = 0..48 inside 0..47/24 s): left 0.5 px/frame x 224/112 x 24/25,
-    # steps j = 1..24 (both ends before 1 s); right 3 px/frame x 1 x 24/25, steps j = 26..48
-    assert res.per_person == {"left": pytest.approx(0.96), "right": pytest.approx(2.88)}
-    assert res.value == pytest.approx((24 * 0.96 + 23 * 2.88) / 47)
+    # per 1/25 s on the grid j / 25 (j = 0..48 inside 0..47/24 s), each grid time holding frame
+    # floor(24 j / 25): left (1 unit per frame: 0.5 px x 224/112) listens on steps j = 1..24, which
+    # span frames 0..23 (23 frames); right (3 units per frame) on j = 26..48, frames 24..46 (22)
+    assert res.per_person == {"left": pytest.approx(23 / 24), "right": pytest.approx(3 * 22 / 23)}
+    assert res.value == pytest.approx((23 * 1.0 + 22 * 3.0) / 47)
     d = res.details
     assert d["per_person"]["left"]["n_listening_steps_used"] == 24 and d["per_person"]["right"]["scale"] == 1.0
     assert d["per_person"]["left"]["per_frame_mean"] == pytest.approx(1.0)
@@ -259,8 +260,10 @@ def test_fps_normalised_value_is_frame_rate_free(two_people):
     clip, fps, boxes, lms = two_people
     full = feed(ia.Interactivity(), clip, fps, boxes, lms)
     half = feed(ia.Interactivity(), clip, fps / 2, boxes[::2], lms[::2], times=[k / 24 for k in range(0, 48, 2)])
-    # per 1/25 s whatever the frame rate (the per-frame mean doubles)
-    assert half.value == pytest.approx(full.value, rel=0.02)
+    # per 1/25 s whatever the frame rate (the per-frame mean doubles): frames floor(12 j / 25):
+    # left j = 1..24 spans 11 frames of 2 units; right j = 26..47 (the last frame is at 23/12 s)
+    # spans 10 frames of 6 units
+    assert half.per_person == {"left": pytest.approx(22 / 24), "right": pytest.approx(60 / 22)}
     assert half.details["per_person"]["left"]["per_frame_mean"] == pytest.approx(2.0)
 
 
@@ -273,12 +276,14 @@ def test_gaps_and_glitches_are_skipped_and_counted(two_people):
     res = feed(ia.Interactivity(), clip, fps, boxes, lms)
     left = res.details["per_person"]["left"]
     assert res.status == "ok"
-    # frame 5 (t = 0.208) is inside grid times 0.20 and 0.24, frame 10 (0.417) inside 0.40 and 0.44:
-    # each invalidates 2 grid positions, i.e. the 3 steps touching them
+    # frame 5 is on screen at grid time 6/25 only, frame 10 at 11/25: each invalidates the 2 steps
+    # touching that grid time
     assert left["n_missing_frames"] == 1 and left["n_rejected"]["glitch"] == 1
     assert left["n_rejected"]["glitch_runs"] == {"1": 1, "2": 0, "3": 0} and left["n_rejected"]["gap_edge"] == 0
-    assert left["n_skipped_invalid"] == 6 and left["n_listening_steps_used"] == 24 - 6
-    assert res.per_person["left"] == pytest.approx(0.96)  # neither the gap nor the glitch leaks into the value
+    assert left["n_skipped_invalid"] == 4 and left["n_listening_steps_used"] == 24 - 4
+    # neither the gap nor the glitch leaks into the value: 20 steps of one frame (1 unit), but step 1
+    # holds frame 0 twice
+    assert res.per_person["left"] == pytest.approx(19 / 20)
 
 
 def test_a_person_who_never_listens_has_no_value_but_the_clip_scores():
@@ -288,7 +293,7 @@ def test_a_person_who_never_listens_has_no_value_but_the_clip_scores():
     clip = make_clip([person("left", [], dur), person("right", [(0.0, 1.0)], dur)], dur)
     res = feed(ia.Interactivity(), clip, fps, [[a, b] for a, b in zip(b0, b1)], [[a, b] for a, b in zip(l0, l1)])
     assert res.status == "ok" and res.per_person["right"] is None
-    assert res.value == pytest.approx(0.96, rel=1e-6)  # 1 px/frame at 24 fps = 0.96 per 1/25 s (float32 landmarks)
+    assert res.value == pytest.approx(22 / 23, rel=1e-6)  # 23 steps of 1/25 s span 22 frames of 1 px
 
 
 def test_failures_are_results_with_reasons(two_people):
