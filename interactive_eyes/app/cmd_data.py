@@ -1,14 +1,19 @@
 """``ie-bench data fetch`` and ``ie-bench data verify``: thin click wrappers over
 ``interactive_eyes.data.fetch`` and ``interactive_eyes.data.verify``.
 
-Exit codes: 0 when everything asked for is present and verified; 1 when a file is missing,
-corrupt or fails its checksum, a download fails, or the annotations disagree with the VAD
-(each reason printed as one line on stderr); 2 for usage errors (click).
+Exit codes (app/exit_codes.py): 0 when everything asked for is present and verified; 1 when a
+file is missing, corrupt or fails its checksum, a download fails, or the annotations disagree
+with the VAD (each reason printed as one line on stderr); 2 for usage and input errors (bad
+option, manifest, clip id, data root not found); 3 when the environment stops the command (an
+optional extra such as yt-dlp not installed, offline mode, disk full).
 """
 
 from __future__ import annotations
 
 import click
+
+from interactive_eyes.app.cmd_common import EPILOG, exits
+from interactive_eyes.app.exit_codes import UsageError
 
 _root_option = click.option(
     "--root",
@@ -36,8 +41,8 @@ def _load(manifest: str | None, clips: str | None, root: str | None):
 
     try:
         bench = manifest_mod.load(manifest)
-    except manifest_mod.ManifestError as exc:
-        raise click.ClickException(str(exc)) from None
+    except (manifest_mod.ManifestError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from None
     selected = None
     if clips:
         selected = [c.strip() for c in clips.split(",") if c.strip()]
@@ -54,12 +59,12 @@ def _fail_lines(lines: list[str]) -> None:
         click.echo(f"error: {line}", err=True)
 
 
-@click.group("data")
+@click.group("data", epilog=EPILOG)
 def data() -> None:
     """Fetch and verify benchmark data (audio tracks, annotations, frames, videos)."""
 
 
-@data.command("fetch")
+@data.command("fetch", epilog=EPILOG)
 @_root_option
 @_manifest_option
 @_clips_option
@@ -70,23 +75,26 @@ def data() -> None:
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bars on stderr.")
 def fetch(root, manifest, clips, frames, videos, overwrite, progress) -> None:
     """Download the released files (checked by sha256, written atomically; verified files are skipped)."""
-    from interactive_eyes.data.fetch import FetchError, fetch_release, fetch_youtube
+    from interactive_eyes.data.fetch import FetchError, MissingExtraError, fetch_release, fetch_youtube
 
     bench, selected, root_path = _load(manifest, clips, root)
     click.echo(f"data root: {root_path}")
     try:
-        report = fetch_release(root_path, bench, clips=selected, progress=progress)
-    except FetchError as exc:
-        raise click.ClickException(str(exc)) from None
+        with exits():
+            report = fetch_release(root_path, bench, clips=selected, progress=progress)
+    except FetchError as exc:  # the manifest names no release to fetch from
+        raise UsageError(str(exc)) from None
     items = list(report.items)
     if frames or videos:
         try:
-            items += fetch_youtube(root_path, bench, clips=selected, frames=frames, videos=videos, overwrite=overwrite)
-        except FetchError as exc:  # the optional extra is missing
+            with exits():
+                items += fetch_youtube(root_path, bench, clips=selected, frames=frames, videos=videos,
+                                       overwrite=overwrite)
+        except FetchError as exc:  # the optional extra is missing (MissingExtraError): environment
             _fail_lines([str(exc)])
             report.items = items
             click.echo(report.summary())
-            raise SystemExit(1)
+            raise SystemExit(3 if isinstance(exc, MissingExtraError) else 1)
     report.items = items
     for it in items:
         if it.status == "skipped":
@@ -99,7 +107,7 @@ def fetch(root, manifest, clips, frames, videos, overwrite, progress) -> None:
         raise SystemExit(1)
 
 
-@data.command("verify")
+@data.command("verify", epilog=EPILOG)
 @_root_option
 @_manifest_option
 @_clips_option
@@ -110,7 +118,7 @@ def verify(root, manifest, clips, no_vad) -> None:
 
     bench, selected, root_path = _load(manifest, clips, root)
     if not root_path.is_dir():
-        raise click.ClickException(f"{root_path}: data root not found (run `ie-bench data fetch` or pass --root)")
+        raise UsageError(f"{root_path}: data root not found (run `ie-bench data fetch` or pass --root)")
     files = verify_mod.verify_files(bench, root_path, selected)
     vad = None
     if not no_vad:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from interactive_eyes.app.cmd_common import EPILOG
+
 
 def collect_environment(data_root: str | None = None) -> dict:
     """What ie-bench runs on: versions of the numeric stack, CUDA devices, data and cache paths."""
@@ -53,7 +55,7 @@ def collect_environment(data_root: str | None = None) -> dict:
     return env
 
 
-@click.command("env")
+@click.command("env", epilog=EPILOG)
 @click.option("--root", type=click.Path(file_okay=False), help="Data root (default: $IE_BENCH_DATA or the cache).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def env(root, as_json):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from interactive_eyes.app.exit_codes import HELP_EPILOG
+
 CSV_COLUMNS = ("frame", "time", "person", "listening", "motion", "valid", "outlier", "used")
 # corrected mode: "motion" is the per-frame displacement after camera compensation (face units);
 # the value itself is computed on a fixed 1/25 s grid (see docs/interactivity.md)
@@ -143,7 +145,7 @@ def format_result(result, clip_id: str) -> str:
     return "\n".join(lines)
 
 
-@click.command("interactivity")
+@click.command("interactivity", epilog=HELP_EPILOG)
 @click.argument("video", type=click.Path(exists=True, dir_okay=False))
 @click.option("--clip", "clip_id", help="Manifest clip id (default: the video's file name, e.g. interact_11.mp4).")
 @click.option("--manifest", help="Manifest file or shipped manifest name (default: interactive_eyes).")
@@ -161,23 +163,26 @@ def interactivity(video, clip_id, manifest, mode, backend, device, diag_dir, as_
     from interactive_eyes.data.manifest import ManifestError, load
     from interactive_eyes.faces.landmarks import canonical_name
 
+    from interactive_eyes.app import exit_codes
+    from interactive_eyes.app.checks import require_device
+    from interactive_eyes.app.cmd_common import exits
+
     try:
         bench = load(manifest)
-    except ManifestError as exc:
-        raise click.ClickException(str(exc)) from None
+    except (ManifestError, FileNotFoundError) as exc:
+        raise exit_codes.UsageError(str(exc)) from None
     clip_id = clip_id or Path(video).stem
     try:
         clip = bench.clip(clip_id)
     except KeyError as exc:
-        raise click.ClickException(f"{video}: {exc.args[0]} (use --clip)") from None
+        raise exit_codes.UsageError(f"{video}: {exc.args[0]} (use --clip)") from None
     try:
         backend = canonical_name(backend)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--backend") from None
-    try:
+    with exits():  # an optional backend not installed, --device cuda without CUDA: exit 3
+        require_device(device)
         result = score_video(video, clip, mode=mode, backend=backend, device=device, frame_table=bool(diag_dir))
-    except ImportError as exc:  # an optional backend that is not installed
-        raise click.ClickException(str(exc)) from None
     written = {}
     if diag_dir and result.details.get("frame_table") is not None:
         written = write_diagnostics(video, result, clip, diag_dir)

@@ -3,14 +3,19 @@
 The file records the metric, extractor, feature size, weights SHA-256 and frame/clip policy, and
 ``ie-bench score --reference ref.npz`` refuses a file computed with another network or protocol.
 It also holds ``mu``/``sigma``, so ``python -m pytorch_fid`` can read it (FID files).
+
+Exit codes: 0 written; 1 written but the sample-size check found a problem, or no samples were
+found (nothing written); 2 bad reference or option; 3 weights missing offline, no CUDA, disk full.
 """
 
 from __future__ import annotations
 
 import click
 
+from interactive_eyes.app.cmd_common import EPILOG, exits, offline_mode
 
-@click.command()
+
+@click.command(epilog=EPILOG)
 @click.argument("reference", type=click.Path(exists=True))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="The .npz to write.")
 @click.option("--metric", "metric_name", type=click.Choice(["fid", "fvd"]), default="fid", show_default=True)
@@ -20,14 +25,16 @@ import click
 @click.option("--clip-len", type=int, default=16, show_default=True, help="FVD: frames per clip.")
 @click.option("--max-clips-per-video", type=int, default=None, help="FVD: at most this many clips per video.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1 ...")
-@click.option("--offline", is_flag=True, default=None, help="Never download weights (also IE_BENCH_OFFLINE=1).")
+@click.option("--offline", is_flag=True, default=False, help="Never download weights (also IE_BENCH_OFFLINE=1).")
 def stats(reference: str, output: str, metric_name: str, dims: str, frame_stride: int, clip_len: int,
           max_clips_per_video: int | None, device: str, offline: bool | None) -> None:
     """Compute FID/FVD statistics of REFERENCE (a folder of videos and/or images, or one file)."""
+    from interactive_eyes.app import exit_codes
+    from interactive_eyes.app.checks import require_device
+    from interactive_eyes.app.errors import DiskFull
     from interactive_eyes.metrics import METRICS
     from interactive_eyes.stats.frechet import sample_size_problem
-    from interactive_eyes.stats.reference import ReferenceError, save_reference
-    from interactive_eyes.weights import WeightsError
+    from interactive_eyes.stats.reference import save_reference
 
     cls = METRICS.get(metric_name)
     kwargs = {"device": device, "offline": offline or None}
@@ -35,17 +42,25 @@ def stats(reference: str, output: str, metric_name: str, dims: str, frame_stride
         kwargs.update(dims=int(dims), frame_stride=frame_stride)
     else:
         kwargs.update(clip_len=clip_len, max_clips_per_video=max_clips_per_video)
-    try:
+    with exits(), offline_mode(offline):
+        require_device(device)
         metric = cls(**kwargs)
         st = metric.compute_reference(reference)
         meta = {**metric.reference_meta(), **{f"param_{k}": v for k, v in metric.params().items()},
                 "source": str(reference)}
-    except (WeightsError, ReferenceError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
-    if st.count == 0:
-        raise click.ClickException(f"{reference}: no samples (no frames or clips) were found")
-    path = save_reference(st, output, meta)
+        if st.count == 0:
+            click.echo(f"Error: {reference}: no samples (no frames or clips) were found; nothing written", err=True)
+            raise SystemExit(exit_codes.PARTIAL)
+        try:
+            path = save_reference(st, output, meta)
+        except OSError as exc:
+            import errno
+
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFull(f"{output}: cannot write ({exc.strerror})") from None
+            raise
     problem = sample_size_problem(st.count, st.dim)
     click.echo(f"{path}: {st.count} samples, {st.dim}-d ({metric_name})")
     if problem:
         click.echo(f"warning: {problem}", err=True)
+        raise SystemExit(exit_codes.PARTIAL)

@@ -97,23 +97,19 @@ def build_demo_benchmark(folder: str | Path) -> Path:
 
 
 def run_demo(folder: str | Path, *, methods: tuple[str, ...] = ("static", "puppet"), metrics: list[str] | None = None,
-             echo=print, progress: bool = False) -> dict:
-    """Build the demo benchmark, generate with each method, score, and write the leaderboard."""
-    import os
+             echo=print, progress: bool = False, offline: bool = True) -> dict:
+    """Build the demo benchmark, generate with each method, score, and write the leaderboard.
+
+    ``exit_code`` of the result: the worst of the score runs' (0 ok, 1 a clip failed or a
+    requested metric was skipped)."""
+    from interactive_eyes.app.cmd_common import offline_mode
 
     t0 = time.perf_counter()
     folder = Path(folder)
-    # The demo is offline by definition: model-based metrics whose weights are already cached
+    # The demo is offline by default: model-based metrics whose weights are already cached
     # run, the others are listed as skipped instead of attempting a download.
-    saved = os.environ.get("IE_BENCH_OFFLINE")
-    os.environ["IE_BENCH_OFFLINE"] = "1"
-    try:
+    with offline_mode(offline):
         return _run_demo(folder, t0, methods, metrics, echo, progress)
-    finally:
-        if saved is None:
-            os.environ.pop("IE_BENCH_OFFLINE", None)
-        else:
-            os.environ["IE_BENCH_OFFLINE"] = saved
 
 
 def _run_demo(folder: Path, t0: float, methods, metrics, echo, progress) -> dict:
@@ -127,6 +123,7 @@ def _run_demo(folder: Path, t0: float, methods, metrics, echo, progress) -> dict
     echo(f"demo benchmark: {len(bench)} clips, 2 people each -> {folder}")
     results_paths = []
     timings = {}
+    exit_code = 0
     for method in methods:
         t = time.perf_counter()
         out_dir = folder / "generated" / method
@@ -138,6 +135,9 @@ def _run_demo(folder: Path, t0: float, methods, metrics, echo, progress) -> dict
         echo(f"{method}: generated in {t_gen:.1f} s, scored in {timings[method]['score_s']:.1f} s")
         for name, reason in res["skipped_metrics"].items():
             echo(f"  skipped {name}: {reason}")
+        for problem in res["problems"]:
+            echo(f"  problem: {problem}")
+        exit_code = max(exit_code, res["exit_code"])
         results_paths.append(out_dir / "ie-bench" / "results.json")
     df = build_table(load_results(results_paths))
     board = folder / "leaderboard"
@@ -152,4 +152,4 @@ def _run_demo(folder: Path, t0: float, methods, metrics, echo, progress) -> dict
     echo("")
     echo(f"leaderboard: {board}/leaderboard.{{csv,md,png}}  (total {total:.1f} s)")
     return {"folder": str(folder), "leaderboard": str(board), "timings": timings, "total_s": total,
-            "results": [str(p) for p in results_paths]}
+            "results": [str(p) for p in results_paths], "exit_code": exit_code}
