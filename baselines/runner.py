@@ -113,6 +113,26 @@ def tail(path: Path, n: int = TAIL_LINES) -> str:
     return "\n".join(lines[-n:])
 
 
+def _script(argv: Sequence[str]) -> str:
+    """The name of the script a command runs (``python -m torch.distributed.run x.py`` -> x.py)."""
+    for a in argv[1:]:
+        if a.endswith(".py"):
+            return Path(a).name
+    return Path(argv[0]).name
+
+
+def _last_error(text: str) -> str:
+    """The line of a stderr tail that says what went wrong: the last exception line, else the
+    last line with words in it (not a ``=====`` rule)."""
+    import re
+
+    lines = [ln.strip() for ln in text.splitlines() if re.search(r"[A-Za-z]{2}", ln)]
+    for ln in reversed(lines):
+        if re.match(r"^[\w.]*(Error|Exception|Interrupt)\b", ln):
+            return ln
+    return lines[-1] if lines else "(no output on stderr)"
+
+
 def _mirror(repo: Path, work: Path, private: Sequence[str]) -> None:
     """``work`` = symlinks to every top-level entry of ``repo`` (never a copy: checkouts hold
     weight folders of many GB), except the folders the method writes into relative to its
@@ -222,9 +242,7 @@ def run_job(job: Job, *, collect, term_grace_s: float = TERM_GRACE_S) -> dict:
         raise JobFailed(f"{Path(argv[0]).name}: timed out after {job.timeout_s:g} s (process group killed)", details)
     if rc != 0:
         details["stderr_tail"] = tail(stderr_p)
-        last = details["stderr_tail"].splitlines()[-1:] or [""]
-        raise JobFailed(f"{Path(argv[1] if len(argv) > 1 else argv[0]).name}: exit status {rc}: {last[0].strip()}"[:300],
-                        details)
+        raise JobFailed(f"{_script(argv)}: exit status {rc}: {_last_error(details['stderr_tail'])}"[:300], details)
     try:
         output = Path(collect(job))
     except FileNotFoundError as exc:
