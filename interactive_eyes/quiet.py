@@ -112,3 +112,19 @@ def _finish() -> None:
     if replay:
         sys.stderr.write("\n".join(replay) + "\n")
         sys.stderr.flush()
+
+
+def progress_options(stream=None) -> dict:
+    """tqdm options for one final progress line where nobody watches the bar move.
+
+    On a terminal tqdm redraws one line in place. Into a file or a pipe every redraw is another
+    ``\\r``-separated copy, and ``close()`` repeats the 100 % line (two final lines in a log).
+    There, refresh only at the start and at close: ``mininterval=inf`` leaves the 0 % line and one
+    final line.
+    """
+    stream = sys.stderr if stream is None else stream
+    try:
+        tty = bool(stream.isatty())
+    except (AttributeError, ValueError):
+        tty = False
+    return {} if tty else {"mininterval": float("inf")}

@@ -88,3 +88,30 @@ def test_cli_runs_quiet_and_verbose_is_loud(tmp_path):
     assert quiet.stderr.splitlines() == ["python line"]
     loud = _run(body, "-v", "_native_noise")
     assert "native noise" in loud.stderr and "python line" in loud.stderr
+
+
+def test_progress_into_a_file_has_one_final_line(tmp_path):
+    import io
+
+    from tqdm import tqdm
+
+    from interactive_eyes.quiet import progress_options
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert progress_options(Tty()) == {}
+    log = io.StringIO()
+    bar = tqdm(total=3, desc="score", file=log, **progress_options(log))
+    for _ in range(3):
+        bar.update(1)
+    bar.close()
+    shown = [part for part in log.getvalue().split("\r") if part.strip()]
+    assert len(shown) == 2 and "0/3" in shown[0] and "3/3" in shown[1]  # start, and one final line
+    default = io.StringIO()
+    bar = tqdm(total=3, desc="score", file=default, mininterval=0)
+    for _ in range(3):
+        bar.update(1)
+    bar.close()
+    assert sum("3/3" in p for p in default.getvalue().split("\r")) == 2  # what tqdm alone prints

@@ -60,7 +60,9 @@ class ScoreJob:
         if self.records:
             log.info("resuming: %d (clip, metric) results already in %s", len(self.records), per_clip_path)
 
-        bar = tqdm(total=len(todo), desc="score", unit="clip", disable=not progress or not todo)
+        from interactive_eyes.quiet import progress_options  # one final line in logs (issue 14)
+
+        bar = tqdm(total=len(todo), desc="score", unit="clip", disable=not progress or not todo, **progress_options())
         try:
             self._compute(todo, workers, bar)
         finally:
