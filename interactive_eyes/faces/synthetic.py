@@ -99,3 +99,25 @@ def true_displacement(shot: Shot, poses: list[Pose], photo_points: np.ndarray) -
     out = np.full(len(poses), np.nan)
     out[1:] = np.mean(np.linalg.norm(pos[1:] - pos[:-1], axis=2), axis=1)
     return out
+
+
+def head_mask(shot: Shot, pose: Pose, radius: float) -> np.ndarray:
+    """(H, W) float weights in [0, 1]: a feathered disc of ``radius`` frame px around where the
+    face centre is under ``pose`` (1 inside, falling to 0 over the last 20%)."""
+    w, h = shot.size
+    cx, cy = shot.apply(pose, np.asarray([shot.face_center]))[0]
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    r = np.hypot(xx - cx, yy - cy) / radius
+    return np.clip((1.0 - r) / 0.2, 0.0, 1.0)
+
+
+def render_head_motion(shot: Shot, camera: Pose, head: Pose, radius: float) -> np.ndarray:
+    """A frame in which the head (a feathered disc of ``radius`` px around the face) moves by
+    ``head`` relative to the scene and the whole scene by ``camera`` (translations add; keep
+    rotations in one of the two). Where any photo point of the head lands is
+    ``shot.apply(Pose(camera.tx + head.tx, camera.ty + head.ty, camera.angle + head.angle), p)``."""
+    moved = Pose(camera.tx + head.tx, camera.ty + head.ty, camera.angle + head.angle)
+    bg = shot.render(camera).astype(np.float32)
+    fg = shot.render(moved).astype(np.float32)
+    a = head_mask(shot, moved, radius)[:, :, None]
+    return np.clip(a * fg + (1.0 - a) * bg + 0.5, 0, 255).astype(np.uint8)
