@@ -455,6 +455,8 @@ def extract_ground_truth(streams: SourceStreams, clip: Clip, root: str | os.Path
     from interactive_eyes.media.video import write_video
 
     root = Path(root)
+    dest = video_path(root, clip)  # both targets checked before any work (PathEscapeError)
+    record_path = alignment_path(root, clip)
     template = released_mix(root, clip)
     window_start = max(0.0, t0 - margin)
     window_end = t0 + clip.duration + margin
@@ -479,8 +481,6 @@ def extract_ground_truth(streams: SourceStreams, clip: Clip, root: str | os.Path
             times.append(t)
             yield rgb
 
-    dest = video_path(root, clip)
-    record_path = alignment_path(root, clip)  # checked before the video is written
     write_video(dest, frames(), fps, audio=audio, audio_rate=OUTPUT_AUDIO_RATE)
     record = {
         "clip": clip.id,
