@@ -239,7 +239,7 @@ def run_job(job: Job, *, collect, term_grace_s: float = TERM_GRACE_S) -> dict:
     details.update(returncode=rc, seconds=round(time.monotonic() - t0, 3), timed_out=timed_out)
     if timed_out:
         details["stderr_tail"] = tail(stderr_p)
-        raise JobFailed(f"{Path(argv[0]).name}: timed out after {job.timeout_s:g} s (process group killed)", details)
+        raise JobFailed(f"{_script(argv)}: timed out after {job.timeout_s:g} s (process group killed)", details)
     if rc != 0:
         details["stderr_tail"] = tail(stderr_p)
         raise JobFailed(f"{_script(argv)}: exit status {rc}: {_last_error(details['stderr_tail'])}"[:300], details)

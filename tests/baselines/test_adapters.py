@@ -199,33 +199,39 @@ def test_unsupported_items_are_decided_without_launching(media):
     assert "3 people speak" in METHODS.get("longcat-avatar")().check(three)
 
 
-def test_longcat_segments_and_latest_continuation(media, tmp_path, monkeypatch):
-    from interactive_eyes.baselines.longcat_avatar import segments_for
+def test_longcat_segments_and_latest_continuation(tmp_path):
+    from interactive_eyes.baselines.longcat_avatar import _latest, segments_for
 
     assert [segments_for(n) for n in (1, 93, 94, 173, 174)] == [1, 1, 2, 2, 3]  # 93 + 80 (k - 1) frames
-    monkeypatch.setenv("FAKE_RECORD", str(tmp_path / "rec.json"))
-    m = configure("longcat-avatar", tmp_path, "longcat")
-    item = make_item(media, 2, 5.0)  # 125 frames -> 2 segments: ai2v_demo_1 (93) + video_continue_1 (173)
-    info = m.generate(item, tmp_path / "run" / "c.mp4", seed=1)
-    assert Path(info["raw"]).name == "video_continue_1.mp4" and info["raw_frames"] == 173
-    assert info["prepared"]["num_segments"] == 2 and info["frames"] == 125 and info["padded_frames"] == 0
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("ai2v_demo_1.mp4", "video_continue_2.mp4", "video_continue_10.mp4", "video_continue_9.mp4"):
+        (out / name).write_bytes(b"")
+    assert _latest(tmp_path).name == "video_continue_10.mp4"  # numeric, not lexical, order
 
 
-def test_silent_extra_people_go_to_bbox_others(media, tmp_path, monkeypatch):
-    """LongCat: a third person whose track is silent stays silent (bbox.others), the two speakers bind."""
-    rec = tmp_path / "rec.json"
-    monkeypatch.setenv("FAKE_RECORD", str(rec))
-    silent = write_wav(tmp_path / "silent.wav", np.zeros(int(1.2 * RATE), np.float32), RATE)
-    item = make_item(media, 2, 1.2)
+def test_silent_extra_people_go_to_bbox_others(media, tmp_path):
+    """LongCat: a third person whose track is silent stays silent (bbox.others), the two speakers
+    keep person1/person2 left to right; the segment count covers the clip (prepare only, no launch)."""
+    from interactive_eyes.baselines.runner import Job
+
+    silent = write_wav(tmp_path / "silent.wav", np.zeros(int(5.0 * RATE), np.float32), RATE)
+    item = make_item(media, 2, 5.0)
     mid = ItemPerson(role="middle", audio=Path(silent), face_box=(90.0, 14.0, 110.0, 44.0))
-    three = Item(clip_id="three", duration=1.2, people=(item.people[0], mid, item.people[1]),
+    three = Item(clip_id="three", duration=5.0, people=(item.people[0], mid, item.people[1]),
                  reference_frame=item.reference_frame)
     m = configure("longcat-avatar", tmp_path, "longcat")
     assert m.check(three) is None
-    m.generate(three, tmp_path / "run" / "three.mp4", seed=1)
-    boxes = json.loads(rec.read_text())["bbox"]
-    assert len(boxes["others"]) == 4 and boxes["others"][1] < boxes["person2"][1]
-    assert boxes["person1"][1] < boxes["others"][1]  # left, silent middle, right
+    job = Job(argv=[], job_dir=tmp_path / "job")
+    job.inputs.mkdir(parents=True)
+    inv = m.prepare_job(three, job, 1)
+    doc = json.loads((job.inputs / "input.json").read_text())
+    assert list(doc["cond_audio"]) == ["person1", "person2"]
+    assert doc["cond_audio"]["person2"].endswith("person3.wav")  # the right person's track
+    boxes = doc["bbox"]
+    assert len(boxes["others"]) == 4 and boxes["person1"][1] < boxes["others"][1] < boxes["person2"][1]
+    assert inv.facts["num_segments"] == 2  # 125 frames at 25 fps: 93 + 80
+    assert inv.argv[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1"]
 
 
 def test_not_configured_lists_what_is_missing(tmp_path):
