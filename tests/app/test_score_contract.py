@@ -67,8 +67,8 @@ def bad_folder(tmp_path, monkeypatch):
 
 
 EXPECTED = {
-    "c2": "duration 2.000 s differs from the clip's 1.000 s by more than one frame (0.084 s at 12 fps)",
-    "c3": "duration 0.500 s differs from the clip's 1.000 s by more than one frame (0.084 s at 12 fps)",
+    "c2": "duration 2.000 s vs the clip's 1.000 s: 12.00 frames longer (allowed: 1 frame longer, 4 shorter, at 12 fps)",
+    "c3": "duration 0.500 s vs the clip's 1.000 s: 6.00 frames shorter (allowed: 1 frame longer, 4 shorter, at 12 fps)",
     "c4": "frame rate 100.000 fps outside the supported [10, 60]",
     "c6": "cannot read the file (Permission denied)",
     "c7": "c7.MP4 and c7.mp4 differ only in case; keep one of them",
@@ -130,7 +130,7 @@ def test_validate_reports_the_same_problems(bad_folder):
 def test_validate_strict_stops_at_the_first_error(bad_folder):
     gen, manifest = bad_folder
     r = CliRunner().invoke(main, ["validate", str(gen), "--manifest", str(manifest), "--no-faces", "--strict"])
-    assert r.exit_code == 1 and "--strict: c2 c2.mp4: duration 2.000 s" in r.output
+    assert r.exit_code == 1 and "--strict: c2 c2.mp4: duration 2.000 s vs the clip's 1.000 s" in r.output
 
 
 def test_score_strict_stops_at_the_first_failed_clip(bad_folder, fake_metrics, tmp_path):
@@ -180,7 +180,8 @@ def test_all_good_is_exit_0(tmp_path, fake_metrics):
 
 
 def test_duration_and_fps_limits_at_their_boundaries():
-    """One frame is the tolerance: 8.6 s at 25 fps accepts 8.6 +/- 0.041 s, rejects 0.042 s off."""
+    """8.6 s at 25 fps: 0.04 s (one frame) longer or 0.16 s (four frames) shorter pass, 1 ms of
+    time-base slack on top; 0.042 s longer or 0.162 s shorter fail."""
     from types import SimpleNamespace
 
     clip = SimpleNamespace(duration=8.6)
@@ -190,17 +191,22 @@ def test_duration_and_fps_limits_at_their_boundaries():
         return [m for _, m in checks.check_info(info, clip)]
 
     assert problems() == []
-    assert problems(duration=8.6 + 0.0405) == [] and problems(duration=8.6 - 0.0405) == []
-    assert "differs from the clip's" in problems(duration=8.6 + 0.042)[0]
-    assert "differs from the clip's" in problems(duration=8.6 - 0.042)[0]
-    assert "differs from the clip's" in problems(duration=float("nan"))[0]
+    assert problems(duration=8.6 + 0.0405) == [] and problems(duration=8.6 - 0.1605) == []
+    assert problems(duration=8.6 + 0.042) == ["duration 8.642 s vs the clip's 8.600 s: 1.05 frames longer "
+                                              "(allowed: 1 frame longer, 4 shorter, at 25 fps)"]
+    assert problems(duration=8.6 - 0.162) == ["duration 8.438 s vs the clip's 8.600 s: 4.05 frames shorter "
+                                              "(allowed: 1 frame longer, 4 shorter, at 25 fps)"]
+    assert "not a number" in problems(duration=float("nan"))[0]
+    # AnyTalker's 4n+1 rule: 205 frames at 24 fps for the 8.597 s clip 11 (1.3 frames short) pass
+    assert [m for _, m in checks.check_info(SimpleNamespace(fps=24.0, duration=205 / 24, n_frames=205,
+                                                            has_audio=True), SimpleNamespace(duration=8.597))] == []
     assert problems(fps=10.0, duration=8.6) == [] and problems(fps=60.0, duration=8.6) == []
     assert problems(fps=9.99) == ["frame rate 9.990 fps outside the supported [10, 60]"]
     assert problems(fps=1000.0) == ["frame rate 1000.000 fps outside the supported [10, 60]"]
     assert problems(n=1) == ["only 1 frame(s); at least 2 are needed"]
     assert problems(audio=False)[0].startswith("no audio stream")
-    assert problems(duration=60.0) == ["duration 60.000 s differs from the clip's 8.600 s by more than one frame "
-                                       "(0.041 s at 25 fps)"]
+    assert problems(duration=60.0) == ["duration 60.000 s vs the clip's 8.600 s: 1285.00 frames longer "
+                                       "(allowed: 1 frame longer, 4 shorter, at 25 fps)"]
 
 
 def test_case_duplicates_name_both(tmp_path):

@@ -118,7 +118,7 @@ def _status(res, clip):
     ("misnamed", "missing file"),
     ("no_face", "fewer faces than people"),
     ("three_faces", "more faces than people"),
-    ("too_long", "duration 2.000 s differs from the clip's 1.000 s by more than one frame (0.084 s at 12 fps)"),
+    ("too_long", "duration 2.000 s vs the clip's 1.000 s: 12.00 frames longer (allowed: 1 frame longer, 4 shorter"),
     ("fps_100", "frame rate 100.000 fps outside the supported [10, 60]"),
 ])
 def test_malformed_clip_fails_with_one_line_reason(scored, clip, needle):
