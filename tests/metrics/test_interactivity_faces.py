@@ -1,0 +1,86 @@
+"""Known rigid head motion over a still scene, on several faces, with and without camera shake:
+the tracker + MediaPipe + the metric against the analytic displacement."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from interactive_eyes.data.manifest import Clip, Person
+from interactive_eyes.faces.synthetic import Pose, Shot, astronaut, render_head_motion
+from interactive_eyes.faces.track import FaceTracker
+from interactive_eyes.metrics import interactivity as ia
+from interactive_eyes.metrics.base import ClipContext, FrameData
+from interactive_eyes.media.video import VideoInfo
+
+FPS, N, FACE_PX = 25.0, 40, 150.0
+
+
+def _photo(name):
+    if name == "astronaut":
+        return astronaut()
+    root = os.environ.get("IE_BENCH_TEST_DATA")
+    if not root:
+        pytest.skip("IE_BENCH_TEST_DATA is not set")
+    from PIL import Image
+
+    return np.asarray(Image.open(os.path.join(root, "anytalker_examples", "images", name)).convert("RGB"))
+
+
+def _score(frames, camera=True):
+    with FaceTracker(1) as tr:
+        out = [tr.update(f) for f in frames]
+    clip = Clip(id="s", duration=N / FPS, people=(Person(role="p", audio="p.wav", speaking=(), listening=((0.0, N / FPS),)),))
+    info = VideoInfo(path="s.mp4", width=640, height=480, fps=FPS, n_frames=N, duration=N / FPS, has_audio=False,
+                     audio_rate=None, audio_duration=None, codec="h264")
+    m = ia.Interactivity(camera=camera)
+    st = m.start(ClipContext(clip=clip, video_path="s.mp4", info=info))
+    for k, (f, (b, lm)) in enumerate(zip(frames, out)):
+        m.update(st, FrameData(index=k, time=k / FPS, rgb=f, faces=b, landmarks=lm, landmark_backend="mediapipe"))
+    return m.finish(st)
+
+
+def _case(name, which, amplitude, shake, seed=0):
+    """The face ``which`` (from the left) of photo ``name``, scaled to ~150 px, its head moving by a
+    known 2-D sinusoid of ``amplitude`` px over the still scene, the scene shaken by +-``shake`` px."""
+    img = _photo(name)
+    with FaceTracker(2 if name.startswith("2p") else 1, landmarks=None) as tr:
+        boxes = sorted((b for b in tr.update(img)[0] if b is not None), key=lambda b: b.center[0])
+    box = boxes[which]
+    zoom = FACE_PX / box.side
+    shot = Shot(img, face_center=box.center, zoom=zoom, size=(640, 480))
+    rng = np.random.default_rng(seed)
+    head = [Pose(amplitude * np.sin(2 * np.pi * k / 10), 0.5 * amplitude * np.cos(2 * np.pi * k / 7)) for k in range(N)]
+    cam = [Pose(*rng.uniform(-shake, shake, 2)) if shake else Pose() for _ in range(N)]
+    frames = [render_head_motion(shot, c, h, radius=1.1 * FACE_PX) for c, h in zip(cam, head)]
+    hx = np.array([[h.tx, h.ty] for h in head])
+    true_px = float(np.mean(np.linalg.norm(np.diff(hx, axis=0), axis=1)))  # every point moves with the head
+    return frames, true_px
+
+
+# (photo, face from the left, gain tolerance): frontal faces meet +-15 %; the stylised one does not
+# yet (docs/interactivity.md, accuracy table) and is held to what it measures
+FACES = [("astronaut", 0, 0.15), pytest.param("2p-1.png", 0, 0.15, marks=pytest.mark.slow),
+         pytest.param("2p-3.png", 0, 0.25, marks=pytest.mark.slow),
+         pytest.param("2p-2.png", 0, 0.40, marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("name, which, tol", FACES)
+def test_known_head_motion_and_shake_on_several_faces(name, which, tol):
+    frames, true_px = _case(name, which, 2.0, 0.0)
+    still = _score(frames)
+    assert still.status == "ok", still.reason
+    scale = still.details["per_person"]["p"]["scale"]
+    truth = true_px * scale  # 25 fps: one frame per 1/25 s step
+    assert still.value == pytest.approx(truth, rel=tol)
+    assert still.value > truth  # the bias is upwards (landmark noise and the model's gain)
+    shaken_frames, _ = _case(name, which, 2.0, 1.0)
+    shaken = _score(shaken_frames)
+    raw = _score(shaken_frames, camera=False)
+    cam = shaken.details["camera"]
+    assert cam["compensated"] and cam["n_fallback_steps"] == 0 and 0.8 < cam["mean_motion_px"] < 1.2
+    # the shake adds ~40 % without compensation and < 10 % with it
+    assert raw.value > 1.25 * still.value
+    assert shaken.value == pytest.approx(still.value, rel=0.10)
