@@ -216,3 +216,26 @@ def test_results_merge_metrics_of_earlier_runs(gen, manifest, fake_metrics):
     # other options for the metric: a different cache key, not carried
     r = _score(gen, manifest, "--metrics", "luma_pooled", "--option", "mean_luma.scale=2")
     assert "mean_luma" not in _results(gen)["metrics"]
+
+
+def test_truncated_arcface_file_skips_identity_and_the_others_score(gen, manifest, fake_metrics, tmp_path):
+    """The real identity metric with a truncated ONNX file (a tiny model of the real format)."""
+    onnx = pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import TensorProto, helper
+
+    w = helper.make_tensor("w", TensorProto.FLOAT, [3 * 112 * 112, 4],
+                           np.random.default_rng(0).normal(size=3 * 112 * 112 * 4).astype(np.float32))
+    graph = helper.make_graph([helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["y"])],
+                              "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 112, 112])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [w])
+    data = onnx.helper.make_model(graph).SerializeToString()
+    bad = tmp_path / "w600k_r50.onnx"
+    bad.write_bytes(data[: len(data) // 2])
+    r = _score(gen, manifest, "--metrics", "mean_luma,identity", "--option", f"identity.weights_path={bad}",
+               "--option", "identity.backend=arcface")
+    assert r.exit_code == 1, r.output
+    res = _results(gen)
+    assert res["metrics"]["mean_luma"]["n_ok"] == 3 and "identity" not in res["metrics"]
+    reason = res["skipped_metrics"]["identity"]
+    assert reason.startswith(f"identity (arcface): {bad}: 'arcface_w600k_r50' is unusable") and "\n" not in reason
