@@ -197,3 +197,20 @@ def test_released_video_must_match_its_hash(bench, ie_root, tmp_path):
     mp4.write_bytes(bytes(data))
     (video,) = verify.verify_files(bench, root, clips=["interact_11"]).of_kind("video")
     assert video.status == "mismatch" and "sha256" in video.reason
+
+
+def test_paths_outside_the_root_are_unsafe_not_read(tmp_path):
+    """The loader refuses such paths; a hand-built clip gets an 'unsafe' verdict, never a read outside."""
+    from interactive_eyes.data.manifest import Clip, Person
+
+    (tmp_path / "outside.wav").write_bytes(b"RIFF")
+    root = tmp_path / "root"
+    root.mkdir()
+    person = Person(role="p0", audio="../outside.wav", speaking=(), listening=((0.0, 1.0),))
+    clip = Clip(id="c", duration=1.0, people=(person,), video="/etc/hostname")
+    track = verify.check_track(root, clip, person)
+    assert (track.status, track.ok) == ("unsafe", False)
+    assert track.reason == f"{root}: audio track '../outside.wav' contains '..' (must stay inside the data root)"
+    video = verify.check_video(root, clip)
+    assert video.status == "unsafe" and video.reason == (
+        f"{root}: video '/etc/hostname' is absolute (must be relative to the data root)")
