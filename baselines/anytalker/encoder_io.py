@@ -112,7 +112,7 @@ def load_strict(build: Callable[[], torch.nn.Module], state_dict: Mapping[str, t
 
 def finish(module: torch.nn.Module, device: torch.device | str, dtype: torch.dtype | None) -> torch.nn.Module:
     """Cast (``dtype`` None keeps the stored dtype), move, eval mode, gradients off."""
-    if dtype is not None:
-        module.to(dtype=dtype)
+    if dtype is not None and any(t.dtype != dtype for t in module.parameters() if t.is_floating_point()):
+        module.to(dtype=dtype)  # only when needed (diffusers warns on every cast)
     module.to(device=device)
     return module.eval().requires_grad_(False)

@@ -149,7 +149,7 @@ class WanVAE(torch.nn.Module):
 
     def _stats(self, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
         shape = (1, -1) + (1,) * (ndim - 2)
-        return self.latents_mean.view(shape), self.latents_inv_std.view(shape)
+        return self.latents_mean.float().view(shape), self.latents_inv_std.float().view(shape)
 
     @property
     def dtype(self) -> torch.dtype:
