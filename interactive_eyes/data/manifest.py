@@ -6,8 +6,11 @@ segments in **seconds**. Listening segments are the complement of the speaking s
 ``[0, duration]``. Any number of people N >= 1 is allowed; roles are ``left``/``right`` for the
 two-person InteractiveEyes clips and ``p0 .. pN-1`` otherwise.
 
-Schema ``ie-bench/manifest`` version 1 (``docs/manifest_schema.md``). Errors are one line:
-``<manifest>: clip <id>: <field>: <what is wrong>``.
+Schema ``ie-bench/manifest`` version 1 (``docs/manifest_schema.md``); the rules themselves
+(types, finite and plausible numbers, segments within the clip, hashes, paths inside the data
+root, UTF-8, nesting, duplicates) are ``manifest_checks``. Errors are one line:
+``<manifest>: clip <id>: <field>: <what is wrong>``; nothing else escapes ``load``/``parse``
+(``tests/data/test_manifest_fuzz.py``).
 """
 
 from __future__ import annotations
