@@ -185,6 +185,8 @@ def load(path: str | os.PathLike | None = None) -> Benchmark:
             raw = f.read(checks.MAX_BYTES + 1)  # bounded: a wrong file must not fill memory
     except OSError as exc:
         raise ManifestError(_one_line(f"{p}: cannot read manifest ({exc.strerror or exc})")) from None
+    except ValueError as exc:  # a path with a NUL byte
+        raise ManifestError(_one_line(f"{str(p)!r}: cannot read manifest ({exc})")) from None
     try:
         data = checks.decode(raw)
     except checks.Invalid as exc:

@@ -321,6 +321,9 @@ def test_oversized_file_and_folder(tmp_path, monkeypatch):
     with pytest.raises(m.ManifestError) as err:
         m.load(tmp_path)
     assert str(err.value) == f"{tmp_path}: cannot read manifest (Is a directory)"
+    with pytest.raises(m.ManifestError) as err:
+        m.load("a\x00b.json")
+    assert str(err.value) == "'a\\x00b.json': cannot read manifest (embedded null byte)"
 
 
 def test_line_breaks_in_values_and_names_are_escaped():
