@@ -29,6 +29,7 @@ layout, mapping). API (used by the AnyTalker pipeline)::
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 from typing import Any, Mapping
@@ -193,6 +194,8 @@ class WanVAE(torch.nn.Module):
         b, _, f, h, w = z.shape
         out = torch.empty(b, 3, 1 + self.temporal_stride * (f - 1), h * self.spatial_stride,
                           w * self.spatial_stride, dtype=torch.float32, device=out_dev)
+        # newer diffusers pass the decoder `first_chunk` explicitly; without that parameter it follows the cache
+        takes_first = "first_chunk" in inspect.signature(m.decoder.forward).parameters
         m.clear_cache()
         try:
             x = m.post_quant_conv(z)
@@ -201,7 +204,8 @@ class WanVAE(torch.nn.Module):
             # conv, §2.3), then `chunk` frames per call
             for i, j in [(0, 1)] + [(s, min(s + chunk, f)) for s in range(1, f, chunk)]:
                 m._conv_idx = [0]
-                piece = m.decoder(x[:, :, i:j], feat_cache=m._feat_map, feat_idx=m._conv_idx, first_chunk=(i == 0))
+                extra = {"first_chunk": i == 0} if takes_first else {}
+                piece = m.decoder(x[:, :, i:j], feat_cache=m._feat_map, feat_idx=m._conv_idx, **extra)
                 n = piece.shape[2]
                 out[:, :, t:t + n] = piece.float().clamp_(-1, 1).to(out_dev)
                 t += n

@@ -135,10 +135,12 @@ def test_list_of_crops_equals_one_call_per_crop(golden, clip):
     assert err(both[:1], golden["out.global"]) <= WHOLE_ATOL
 
 
-def test_tiny_official_file_loads_without_config(tmp_path):
+def test_tiny_official_file_loads_without_config(golden, tmp_path):
     from tiny_encoders import write_tiny_wan_encoders
 
     files = write_tiny_wan_encoders(tmp_path)
+    stored = torch.load(files["clip"], weights_only=True)
+    assert set(stored) == set(weights(golden))  # official keys (visual, 1-block text tower, log_scale)
     enc = load_wan_clip(files["clip"])  # heads from the real head width 80
     assert enc.model.config.num_attention_heads == 2 and enc.image_size == 224
     assert len(enc.model.vision_model.encoder.layers) == 2  # 3 stored, the last never run

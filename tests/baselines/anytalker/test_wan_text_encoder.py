@@ -159,7 +159,9 @@ def test_tokenizer_layout_and_trimming(encoder):
     assert torch.equal(encoder.tokenize(["A man speaks to the camera."])[0][0], ids[0])
 
 
-def test_tiny_bf16_file_loads_without_config(tiny_files):
+def test_tiny_bf16_file_loads_without_config(golden, tiny_files):
+    stored = torch.load(tiny_files["t5"], weights_only=True)
+    assert set(stored) == {k[len("weights."):] for k in golden if k.startswith("weights.")}  # official keys
     enc = load_umt5(tiny_files["t5"], tiny_files["tokenizer"])  # default dtype: bfloat16, as officially
     assert enc.model.shared.weight.dtype == torch.bfloat16
     assert enc.model.shared.weight is enc.model.encoder.embed_tokens.weight  # tied again after assign
