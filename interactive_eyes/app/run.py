@@ -25,6 +25,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Iterable
 
+from interactive_eyes.app import errors as _errors
 from interactive_eyes.download import sha256_file as _sha256
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,8 @@ class MethodNotConfigured(RunError):
     error); the message names the exact keys to set."""
 
 
-class FolderLocked(RunError):
-    """Another process writes to the run folder (an environment error)."""
+class FolderLocked(RunError, _errors.FolderLocked):
+    """Another process writes to the run folder (an environment error, exit 3)."""
 
 
 def _now() -> str:
@@ -87,18 +88,17 @@ def _write_json_atomic(path: Path, doc: dict) -> None:
 
 @contextlib.contextmanager
 def _exclusive(out_dir: Path):
-    """One writer per run folder (an advisory lock, released by the OS if the process dies)."""
-    import fcntl
+    """One writer per run folder: the advisory lock ``score`` uses too (app/lock.py; released by
+    the OS if the process dies)."""
+    from interactive_eyes.app.lock import exclusive
 
-    fd = os.open(out_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise FolderLocked(f"{out_dir}: another ie-bench run is writing to this folder") from None
-        yield
-    finally:
-        os.close(fd)
+        with exclusive(out_dir, LOCK_FILE, "ie-bench run"):
+            yield
+    except _errors.FolderLocked as exc:
+        if isinstance(exc, FolderLocked):
+            raise
+        raise FolderLocked(str(exc)) from None
 
 
 def _remove_leftovers(out_dir: Path) -> None:

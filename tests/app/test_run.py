@@ -231,6 +231,9 @@ def test_second_writer_is_refused(setup):
         fcntl.flock(fd, fcntl.LOCK_EX)
         with pytest.raises(RunError, match="another ie-bench run is writing to this folder"):
             _run(setup, out, clips=["interact_1"])
+        r = CliRunner().invoke(main, ["run", "--method", "static", "--out", str(out), "--manifest", setup["manifest"],
+                                      "--root", str(setup["root"]), "--reference-frames", str(setup["frames"]), "--quiet"])
+        assert r.exit_code == 3 and "another ie-bench run is writing to this folder" in r.output  # environment
     finally:
         os.close(fd)
 
@@ -245,14 +248,14 @@ def test_cli_run(setup):
     assert json.loads((out / "run.json").read_text())["params"] == {"crf": 20}
     r = CliRunner().invoke(main, args + ["--param", "crf=20"])  # interact_25 has no frame: exit 1, reason shown
     assert r.exit_code == 1 and "interact_25: failed: " in r.output and "(2 generated" not in r.output
-    r = CliRunner().invoke(main, args + ["--seed", "1"])
-    assert r.exit_code == 1 and "Error: " in r.output and "use --overwrite" in r.output
+    r = CliRunner().invoke(main, args + ["--seed", "1"])  # another configuration in the folder: input error
+    assert r.exit_code == 2 and "Error: " in r.output and "use --overwrite" in r.output
     r = CliRunner().invoke(main, ["run", "--method", "statik", "--out", str(out)])
-    assert r.exit_code != 0 and "unknown method 'statik' (did you mean 'static'?)" in r.output
+    assert r.exit_code == 2 and "unknown method 'statik' (did you mean 'static'?)" in r.output
     r = CliRunner().invoke(main, args + ["--clips", "interact_111"])
-    assert r.exit_code != 0 and "no clip 'interact_111' (did you mean 'interact_11'?)" in r.output
+    assert r.exit_code == 2 and "no clip 'interact_111' (did you mean 'interact_11'?)" in r.output
     r = CliRunner().invoke(main, args + ["--param", "crff=1"])
-    assert r.exit_code != 0 and "unknown parameter 'crff'" in r.output
+    assert r.exit_code == 2 and "unknown parameter 'crff'" in r.output
 
 
 def test_cli_methods_lists_without_heavy_imports():
@@ -268,3 +271,93 @@ def test_cli_methods_lists_without_heavy_imports():
     rows = {m["name"]: m for m in json.loads(r.output)}
     assert set(rows) >= {"static", "puppet"}
     assert rows["puppet"]["capabilities"]["native_fps"] == 25 and rows["puppet"]["params"]["head_motion"] == 1.0
+
+
+# ---- foreign methods: configuration, unsupported clips, composite mode, failures (issue 13)
+
+FAKES = Path(__file__).parents[1] / "baselines"  # fake_upstream.py: stand-ins for the methods' scripts
+
+
+def _fake_sonic_repo(tmp: Path, behaviour: str = "sonic") -> Path:
+    repo = tmp / f"sonic_{behaviour}"
+    (repo / "checkpoints").mkdir(parents=True)
+    (repo / "demo.py").write_text(f"import sys\nsys.path.insert(0, {str(FAKES)!r})\nimport fake_upstream\n"
+                                  f"fake_upstream.main({behaviour!r})\n")
+    return repo
+
+
+def _toml(path: Path, table: str, **keys) -> Path:
+    path.write_text(f"[{table}]\n" + "".join(f"{k} = {json.dumps(str(v))}\n" for k, v in keys.items()))
+    return path
+
+
+def test_unconfigured_method_fails_before_any_clip_with_the_keys_to_set(setup):
+    cfg = _toml(setup["tmp"] / "methods.toml", "hallo3", repo=setup["tmp"] / "nowhere")
+    out = setup["tmp"] / "mt"
+    args = ["run", "--method", "multitalk", "--out", str(out), "--manifest", setup["manifest"], "--root", str(setup["root"]),
+            "--reference-frames", str(setup["frames"]), "--quiet", "--method-config", str(cfg)]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 3, r.output
+    assert (f"method 'multitalk' is not configured (repo: not set; python: not set; weights: not set): "
+            f"set repo, python, weights in [multitalk] of {cfg}") in r.output
+    assert not (out / "run.json").exists()
+    r = CliRunner().invoke(main, args[:2] + ["hallo3"] + args[3:] + ["--param", f"python={sys.executable}"])
+    assert r.exit_code == 3 and "repo: " in r.output and "nowhere is not a folder" in r.output
+    bad = setup["tmp"] / "bad.toml"
+    bad.write_text("[sonic]\nrepoo = 1\n")
+    r = CliRunner().invoke(main, args[:2] + ["sonic"] + args[3:-1] + [str(bad)])
+    assert r.exit_code == 3 and "[sonic] has unknown key 'repoo'" in r.output
+
+
+def test_single_person_method_records_multi_person_clips_as_unsupported(setup):
+    cfg = _toml(setup["tmp"] / "methods.toml", "sonic", repo=_fake_sonic_repo(setup["tmp"]), python=sys.executable)
+    out = setup["tmp"] / "sonic"
+    r = CliRunner().invoke(main, ["run", "--method", "sonic", "--out", str(out), "--manifest", setup["manifest"],
+                                  "--root", str(setup["root"]), "--reference-frames", str(setup["frames"]), "--quiet",
+                                  "--method-config", str(cfg), "--clips", "interact_11,interact_1"])
+    assert r.exit_code == 0, r.output
+    assert "interact_11: unsupported: 2 people, sonic handles at most 1" in r.output
+    doc = json.loads((out / "run.json").read_text())
+    assert doc["counts"]["skipped"] == 2 and doc["mode"] == "native" and doc["base_method"] == "sonic"
+    assert all(e["decision"] == "unsupported" and e["status"] == "skipped" for e in doc["clips"].values())
+    assert doc["params"]["repo"] == str(setup["tmp"] / "sonic_sonic")  # from the config file, recorded
+    rows = {m["name"]: m for m in json.loads(CliRunner().invoke(main, ["methods", "--json", "--method-config", str(cfg)]).output)}
+    assert rows["sonic"]["configured"] and rows["sonic"]["code_license"] == "CC BY-NC-SA 4.0"
+    assert not rows["multitalk"]["configured"] and "weights: not set" in rows["multitalk"]["missing"]
+
+
+def test_composite_run_is_labelled_and_resumes(setup):
+    repo = _fake_sonic_repo(setup["tmp"])
+    kw = dict(clips=["interact_11"], params={"repo": str(repo), "python": sys.executable}, composite=True,
+              method_config=setup["tmp"] / "none.toml")
+    (setup["tmp"] / "none.toml").write_text("")
+    out = setup["tmp"] / "comp"
+    doc = _run(setup, out, method="sonic", **kw)
+    e = doc["clips"]["interact_11"]
+    assert e["status"] == "ok", e["reason"]
+    assert doc["method"] == "sonic+composite" and doc["mode"] == "composite" and doc["base_method"] == "sonic"
+    assert e["info"]["mode"] == "composite" and len(e["info"]["people"]) == 2
+    c0, c1 = (p["crop"] for p in e["info"]["people"])
+    assert (c0[0] + c0[2]) / 2 < 426 < (c1[0] + c1[2]) / 2  # one crop per face of 2p-0.png, left to right
+    assert (out / "jobs" / "interact_11" / "geometry.json").is_file()
+    again = _run(setup, out, method="sonic", **kw)
+    assert again["last_invocation"]["reused"] == 1
+    r = CliRunner().invoke(main, ["run", "--method", "multitalk", "--composite", "--out", str(setup["tmp"] / "x"),
+                                  "--manifest", setup["manifest"], "--param", f"repo={repo}", "--param",
+                                  f"python={sys.executable}", "--param", f"weights={repo}"])
+    assert r.exit_code in (2, 3) and "Error:" in r.output
+
+
+def test_failed_method_keeps_stderr_tail_in_run_json(setup):
+    repo = _fake_sonic_repo(setup["tmp"], "fail")
+    (setup["tmp"] / "none.toml").write_text("")
+    out = setup["tmp"] / "fail"
+    args = ["run", "--method", "sonic", "--composite", "--out", str(out), "--manifest", setup["manifest"], "--root",
+            str(setup["root"]), "--reference-frames", str(setup["frames"]), "--quiet", "--clips", "interact_11",
+            "--method-config", str(setup["tmp"] / "none.toml"), "--param", f"repo={repo}", "--param", f"python={sys.executable}"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 1, r.output
+    e = json.loads((out / "run.json").read_text())["clips"]["interact_11"]
+    assert e["status"] == "failed" and e["reason"] == "JobFailed: demo.py: exit status 7: RuntimeError: CUDA out of memory (fake)"
+    assert e["job"]["returncode"] == 7 and e["job"]["stderr_tail"].splitlines()[-1] == "RuntimeError: CUDA out of memory (fake)"
+    assert Path(e["job"]["stderr"]).is_file()
