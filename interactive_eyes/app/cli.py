@@ -14,6 +14,7 @@ import logging
 import click
 
 from interactive_eyes import __version__
+from interactive_eyes.app.exit_codes import HELP_EPILOG
 
 # name -> "module:click_command". Add a command by adding one line here.
 COMMANDS: dict[str, str] = {
@@ -61,7 +62,8 @@ def configure_logging(verbosity: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-@click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=HELP_EPILOG)
 @click.version_option(__version__, prog_name="ie-bench")
 @click.option("-v", "--verbose", count=True,
               help="More log output (-v info and native MediaPipe/TFLite lines, -vv debug).")
