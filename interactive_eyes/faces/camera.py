@@ -6,7 +6,7 @@ the similarity transform (translation, rotation, zoom) that carries the previous
 **background** onto this one, so that metrics can remove it from every person's landmarks while
 the people's own motion relative to the scene (nods and turns) still counts.
 
-How (all OpenCV, on a grey copy reduced to at most ``WORK_SIDE`` px):
+How (all OpenCV, on a grey copy reduced to at most ``WORK_SIDE`` = 360 px):
 
 * **What is background.** Everything outside each person's head region (the face box widened
   to 1.8 face sides, from 0.7 sides above it to 0.3 below: hair, ears) and body region (2.8 face
@@ -14,7 +14,8 @@ How (all OpenCV, on a grey copy reduced to at most ``WORK_SIDE`` px):
   keeps their last region.
 * **Features.** Shi-Tomasi corners in the background (``cv2.goodFeaturesToTrack``), followed
   from frame to frame by pyramidal Lucas-Kanade (``cv2.calcOpticalFlowPyrLK``); the set is topped
-  up only when fewer than half survive, so a frame costs one LK pass (~1 ms at 480 px).
+  up only when fewer than half survive, so a frame costs one LK pass (~1 ms at 360 px); on a
+  background without enough corners the search is retried every ``RETRY_EVERY`` frames only.
 * **Fit.** A robust similarity (``cv2.estimateAffinePartial2D``, RANSAC, 0.5 working px), so
   that one moving object in the background does not move the estimate.
 * **Reliability.** A step is ``ok`` with at least ``MIN_INLIERS`` inliers forming at least
@@ -32,11 +33,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-WORK_SIDE = 480  # the longer side of the working copy (px): LK reaches ~0.05 px there
+WORK_SIDE = 360  # the longer side of the working copy (px): LK still reaches < 0.05 full-res px there (tests)
 MAX_FEATURES = 200
 MIN_DISTANCE = 8  # between features, working px
 QUALITY = 0.005  # Shi-Tomasi quality level (relative to the strongest corner)
 MIN_INLIERS = 20
+# After a frame without enough background features, the (costly) corner search is retried only on
+# every RETRY_EVERY-th frame: a textureless background stays textureless, and those steps fall
+# back to the identity anyway.
+RETRY_EVERY = 3
 MIN_INLIER_FRACTION = 0.5
 RANSAC_PX = 0.5  # working px
 LK_WINDOW = (15, 15)
@@ -100,6 +105,7 @@ class CameraMotion:
         self._prev_mask = None
         self._pts = None  # features in the previous image, (M, 1, 2) float32
         self._boxes: list = []
+        self._wait = 0  # frames to go before the corner search is retried
 
     def _grey(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
         import cv2
@@ -130,11 +136,15 @@ class CameraMotion:
         if prev is None:
             self._pts = None
             return CameraStep(IDENTITY.copy(), True, 0, 0)
+        if pts is None and self._wait > 0:
+            self._wait -= 1
+            return CameraStep(IDENTITY.copy(), False, 0, 0, "too few background features (searched every "
+                                                            f"{RETRY_EVERY} frames)")
         if pts is None or len(pts) < self.max_features // 2:
             found = cv2.goodFeaturesToTrack(prev, self.max_features, QUALITY, MIN_DISTANCE, mask=prev_mask, blockSize=7)
             pts = found if found is not None else np.zeros((0, 1, 2), np.float32)
         if len(pts) < self.min_inliers:
-            self._pts = None
+            self._pts, self._wait = None, RETRY_EVERY - 1
             return CameraStep(IDENTITY.copy(), False, len(pts), 0, f"{len(pts)} background features (< {self.min_inliers})")
         nxt, status, _ = cv2.calcOpticalFlowPyrLK(prev, grey, pts, None, winSize=LK_WINDOW, maxLevel=LK_LEVELS)
         good = status[:, 0] == 1
