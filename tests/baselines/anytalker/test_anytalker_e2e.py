@@ -26,6 +26,18 @@ SIZE = "128*64"  # area budget 8192: 852x480 -> 64x96 (latent 8x12), see test_si
 STEPS = 2
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine torch's default thread pool oversubscribes
+    the CPU and the causal VAE (hundreds of small convolutions) gets ~15x slower, not faster."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     pytest.importorskip("diffusers")
