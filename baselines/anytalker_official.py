@@ -50,7 +50,12 @@ class AnyTalkerOfficialMethod(ForeignMethod):
     )
     ENTRY = "generate_a2v_batch_multiID.py"
     REPO_FILES = ("checkpoints/wav2vec2-base-960h", "checkpoints/vocal_separator/Kim_Vocal_2.onnx")
-    WEIGHT_FILES = ("Wan2.1-Fun-V1.1-1.3B-InP", MODELS["1.3B"][1], MODELS["1.3B"][2])
+
+    @property
+    def WEIGHT_FILES(self):  # noqa: N802 (the checkpoint and DiT config of the chosen model)
+        _, ckpt, cfg = MODELS.get(self._params["model"], MODELS["1.3B"])
+        return ("Wan2.1-Fun-V1.1-1.3B-InP", ckpt, cfg)
+
     GEOMETRY = "resize"
     DEFAULT_PARAMS = {**ForeignMethod.DEFAULT_PARAMS, "model": "1.3B", "size": "832*480", "sample_steps": 40,
                       "sample_guide_scale": 4.5, "sample_shift": None, "det_thresh": 0.15, "use_half": None,
