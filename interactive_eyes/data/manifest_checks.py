@@ -131,7 +131,7 @@ def _key(k: Any) -> str:
 def id_problem(cid: Any) -> str | None:
     """Why a clip id cannot be one (it names ``<id>.mp4`` and ``frames/<id>.png``), or None."""
     if not isinstance(cid, str) or not cid:
-        return "must be a non-empty string without '/'"
+        return f"must be a non-empty string, got {got(cid)}"
     if len(cid) > MAX_ID_LENGTH:
         return f"longer than {MAX_ID_LENGTH} characters"
     if "/" in cid or "\\" in cid or cid in (".", "..") or _CONTROL.search(cid):
@@ -172,8 +172,9 @@ def scan(data: Any) -> None:
         if isinstance(value, (dict, list, tuple)) and depth > MAX_DEPTH:
             raise Invalid(where_of(path, data), f"nested {depth} levels deep (at most {MAX_DEPTH})")
         if isinstance(value, dict):
-            for k in getattr(value, "duplicates", ()):
-                raise Invalid(where_of(path + (k,), data), "appears twice in the same object")
+            duplicates = getattr(value, "duplicates", ())
+            if duplicates:
+                raise Invalid(where_of(path + (duplicates[0],), data), "appears twice in the same object")
             for k, v in value.items():
                 if not isinstance(k, str):
                     raise Invalid(where_of(path, data), f"object keys must be strings, got {got(k)}")
@@ -227,7 +228,7 @@ def check(data: Any, schema: str, version: int) -> None:
     # the name is a folder name: the default data root is ~/.cache/ie-bench/data/<name>
     problem = id_problem(data["name"])
     if problem:
-        raise Invalid("name", problem.replace("non-empty string without '/'", "non-empty name"))
+        raise Invalid("name", problem)
     _optional(data, "description", str, "description", "a string")
     _check_source(data.get("source"))
     clips = data.get("clips")
