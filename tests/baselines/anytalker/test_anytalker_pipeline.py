@@ -285,3 +285,60 @@ def test_method_parameters():
     assert json.loads(json.dumps(m.params()))["steps"] == 2
     # the longest clip the RoPE tables allow: F <= 4093 frames
     assert shapes.frame_count(cls.capabilities.max_duration) == 4093
+
+
+# ----------------------------------------------------------------------------------- faces
+
+
+def test_tracker_boxes_bind_left_to_right_on_the_real_reference(test_data):
+    from PIL import Image
+
+    from interactive_eyes.baselines.anytalker.faces import FaceBindingError, detect_faces
+
+    rgb = np.asarray(Image.open(test_data / "anytalker_examples" / "images" / "2p-0.png").convert("RGB"))
+    boxes = detect_faces(rgb, 2)
+    assert boxes.shape == (2, 4) and boxes[0, 0] < boxes[1, 0]
+    # one face per half of the 852-px frame, each a plausible face size (~160-200 px)
+    assert boxes[0, 2] < 426 < boxes[1, 0]
+    assert np.all((boxes[:, 2] - boxes[:, 0] > 100) & (boxes[:, 2] - boxes[:, 0] < 300))
+    with pytest.raises(FaceBindingError, match="for 3 audio track"):
+        detect_faces(rgb, 3)
+
+
+def test_insightface_option_keeps_the_largest_faces_left_to_right(monkeypatch):
+    """The official selection on SCRFD boxes (stand-in package: insightface is optional here)."""
+    import sys
+    import types
+
+    from interactive_eyes.baselines.anytalker.faces import FaceBindingError, detect_faces
+
+    seen = {}
+
+    class Face:
+        def __init__(self, box):
+            self.bbox = np.array(box, dtype=np.float32)
+
+    class FaceAnalysis:
+        def __init__(self, allowed_modules, providers):
+            seen["modules"] = allowed_modules
+
+        def prepare(self, ctx_id, det_thresh, det_size):
+            seen["thresh"], seen["size"] = det_thresh, det_size
+
+        def get(self, bgr):
+            seen["pixel"] = bgr[0, 0].tolist()
+            # right big, left big, a small one in the middle (dropped: not among the 2 largest)
+            return [Face([300, 10, 400, 120]), Face([150, 50, 170, 70]), Face([20, 20, 110, 130])]
+
+    pkg = types.ModuleType("insightface")
+    app = types.ModuleType("insightface.app")
+    app.FaceAnalysis = FaceAnalysis
+    monkeypatch.setitem(sys.modules, "insightface", pkg)
+    monkeypatch.setitem(sys.modules, "insightface.app", app)
+    rgb = np.zeros((200, 420, 3), np.uint8)
+    rgb[0, 0] = (1, 2, 3)
+    boxes = detect_faces(rgb, 2, "insightface")
+    assert boxes.tolist() == [[20, 20, 110, 130], [300, 10, 400, 120]]
+    assert seen == {"modules": ["detection"], "thresh": 0.15, "size": (640, 640), "pixel": [3, 2, 1]}
+    with pytest.raises(FaceBindingError, match="3 face"):
+        detect_faces(rgb, 4, "insightface")
