@@ -4,8 +4,9 @@ The file records the metric, extractor, feature size, weights SHA-256 and frame/
 ``ie-bench score --reference ref.npz`` refuses a file computed with another network or protocol.
 It also holds ``mu``/``sigma``, so ``python -m pytorch_fid`` can read it (FID files).
 
-Exit codes: 0 written; 1 written but the sample-size check found a problem, or no samples were
-found (nothing written); 2 bad reference or option; 3 weights missing offline, no CUDA, disk full.
+Exit codes: 0 written (a sample-size warning is printed, and recorded again by FID/FVD when they
+score); 1 no samples were found (nothing written); 2 bad reference or option; 3 weights missing
+offline, no CUDA, disk full.
 """
 
 from __future__ import annotations
@@ -61,6 +62,5 @@ def stats(reference: str, output: str, metric_name: str, dims: str, frame_stride
             raise
     problem = sample_size_problem(st.count, st.dim)
     click.echo(f"{path}: {st.count} samples, {st.dim}-d ({metric_name})")
-    if problem:
+    if problem:  # a warning, exit 0: the file is what was asked for; FID/FVD record the check again when scoring
         click.echo(f"warning: {problem}", err=True)
-        raise SystemExit(exit_codes.PARTIAL)
