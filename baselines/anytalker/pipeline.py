@@ -33,7 +33,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import sampling, shapes
 from .audio import AUDIO_SAMPLE_RATE, wav2vec_features
@@ -178,9 +177,9 @@ class AnyTalkerPipeline:
     @torch.no_grad()
     def encode_reference(self, img: torch.Tensor, size_hw: tuple[int, int], num_frames: int) -> torch.Tensor:
         """VAE latent [16, f, h/8, w/8] of [bicubic resize of the image (no clamp), F-1 zero frames]."""
-        h, w = size_hw
-        first = F.interpolate(img[None], size=(h, w), mode="bicubic", align_corners=False)  # [1, 3, h, w]
-        clip_in = torch.cat([first[:, :, None], first.new_zeros(1, 3, num_frames - 1, h, w)], dim=2)
+        from .vae import conditioning_clip
+
+        clip_in = conditioning_clip(img, size_hw[0], size_hw[1], num_frames)[None]  # [1, 3, F, h, w]
         vae = self.nets.vae
         self._use(vae)
         try:
