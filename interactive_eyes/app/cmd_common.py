@@ -3,7 +3,7 @@
 Library functions raise plain exceptions; ``exits()`` turns them into one line on stderr and the
 exit code of ``exit_codes``: usage/input errors (bad option, manifest, name, folder) 2,
 environment (``errors.EnvironmentFailure``: lock, disk full, device; weights missing offline;
-an optional package not installed) 3, ``--strict`` stops 1. Anything else is a bug and keeps
+an optional package not installed; an output folder that cannot be written) 3, ``--strict`` stops 1. Anything else is a bug and keeps
 its traceback.
 """
 
@@ -68,9 +68,11 @@ def exits() -> Iterator[None]:
     except ImportError as exc:  # an optional extra that is not installed
         raise exit_codes.EnvironmentProblem(_text(exc)) from None
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        # a folder that cannot be written (permissions, read-only, full) is the environment; a path
+        # that does not exist or is of the wrong kind is the user's input
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS):
             raise exit_codes.EnvironmentProblem(f"{exc.filename or ''}: {exc.strerror}".lstrip(": ")) from None
-        if isinstance(exc, FileNotFoundError | NotADirectoryError | IsADirectoryError | PermissionError):
+        if isinstance(exc, FileNotFoundError | NotADirectoryError | IsADirectoryError):
             raise exit_codes.UsageError(_text(exc)) from None
         raise
     except (KeyError, ValueError) as exc:

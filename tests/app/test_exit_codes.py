@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from app_helpers import write_clip, write_manifest
 from click.testing import CliRunner
@@ -66,3 +68,18 @@ def test_data_codes(tmp_path):
     bad.write_text("[]")
     r = CliRunner().invoke(main, ["data", "verify", "--manifest", str(bad), "--root", str(tmp_path)])
     assert r.exit_code == 2 and str(bad) in r.output
+
+
+def test_exits_maps_os_errors():
+    import errno
+
+    from interactive_eyes.app.cmd_common import exits
+
+    cases = [(errno.ENOSPC, 3, "/x/out: No space left on device"), (errno.EACCES, 3, "/x/out: Permission denied"),
+             (errno.EROFS, 3, "/x/out: Read-only file system"),
+             (errno.ENOENT, 2, "[Errno 2] No such file or directory: '/x/out'")]
+    for err, code, message in cases:
+        with pytest.raises(Exception) as exc:
+            with exits():
+                raise OSError(err, os.strerror(err), "/x/out")
+        assert (exc.value.exit_code, exc.value.message) == (code, message)
