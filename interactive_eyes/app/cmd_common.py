@@ -43,8 +43,8 @@ def offline_mode(offline: bool) -> Iterator[None]:
 
 
 def _text(exc: BaseException) -> str:
-    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-    return " ".join(str(text).strip("'\"").split())
+    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)  # KeyError's str() adds quotes
+    return " ".join(str(text).split())
 
 
 @contextlib.contextmanager
