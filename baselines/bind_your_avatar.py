@@ -81,7 +81,8 @@ class BindYourAvatarMethod(ForeignMethod):
         # the feature extractor runs as its own job in the method's environment (its torch, its transformers)
         feat = Job(argv=[self.python(), str(FEATURES), "--wav2vec", self.weight("wav2vec2-base-960h"), "--fps", "25",
                          *[a for w, e in zip(wavs, embs) for a in ("--pair", str(w), str(e))]],
-                   job_dir=job.job_dir / "features", timeout_s=self.timeout_s(item), env=dict(job.env))
+                   job_dir=job.job_dir / "features", timeout_s=self.timeout_s(item),
+                   env={"CUDA_VISIBLE_DEVICES": str(self._params["gpu"])} if self._params.get("gpu") is not None else {})
         run_job(feat, collect=lambda j: _all_exist(embs))
         p = self._params
         argv = [self.python(), self.entry(), "--img_file_path", *map(str, crops), "--img_bg_file_path", str(bg),

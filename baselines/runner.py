@@ -49,7 +49,7 @@ OFFLINE_ENV = {
     # at once (spec §5.5: "point any network access at loopback so a missing file fails fast")
     "HTTP_PROXY": "http://127.0.0.1:9",
     "HTTPS_PROXY": "http://127.0.0.1:9",
-    "NO_PROXY": "",
+    "NO_PROXY": "localhost,127.0.0.1",  # torchrun's rendezvous and other local traffic stay direct
 }
 # Variables of the harness environment that must not leak into a foreign one: they would point
 # its Python at our site-packages.
