@@ -3,8 +3,8 @@
 Library functions raise plain exceptions; ``exits()`` turns them into one line on stderr and the
 exit code of ``exit_codes``: usage/input errors (bad option, manifest, name, folder) 2,
 environment (``errors.EnvironmentFailure``: lock, disk full, device; weights missing offline;
-an optional package not installed; an output folder that cannot be written) 3, ``--strict`` stops 1. Anything else is a bug and keeps
-its traceback.
+an optional package not installed; an output folder that cannot be written) 3, ``--strict``
+stops 1. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations

@@ -83,8 +83,8 @@ class ScoreJob:
         if workers <= 1 or len(todo) <= 1:
             for plan in todo:
                 t0 = time.perf_counter()
-                res = engine.analyze_clip(plan.video, plan.clip, [self.by_name[n] for n in plan.todo], data_root=self.root,
-                                   options=self.options, info=plan.info)
+                res = engine.analyze_clip(plan.video, plan.clip, [self.by_name[n] for n in plan.todo],
+                                          data_root=self.root, options=self.options, info=plan.info)
                 self._record_all(plan.clip.id, res, time.perf_counter() - t0)
                 bar.update(1)
         else:
