@@ -119,6 +119,8 @@ def umt5_hf_config(cfg: Mapping[str, Any]):
 class WanTextEncoder:
     """umT5 encoder + tokenizer: ``enc(texts)`` -> one [L_i, dim] tensor per text (trimmed)."""
 
+    clean_text = staticmethod(clean_text)
+
     def __init__(self, model: torch.nn.Module, tokenizer: Any, text_len: int = TEXT_LEN) -> None:
         self.model = model
         self.tokenizer = tokenizer
