@@ -34,6 +34,9 @@ MAX_DURATION = 86400.0
 # times are 30 fps timecodes and overrun the audio by less than a frame (interact_6: 6.567 s vs
 # 6.549 s). The 1e-9 absorbs float noise of the timecode conversion.
 FRAME_SLACK = 1.0 / 30 + 1e-9
+# Reference times are seconds into a source video (a seek target for `data fetch`): 10**6 s
+# (11.6 days) is beyond any video; 1e308 would overflow the seek.
+MAX_SOURCE_TIME = 1e6
 # Audio: rates from 1 kHz to 768 kHz (the highest in common use); up to 256 channels.
 SAMPLE_RATE_RANGE = (1000, 768_000)
 MAX_CHANNELS = 256
@@ -307,8 +310,9 @@ def _check_clip(c: dict, where: str) -> None:
         _optional(ref, "youtube_id", str, f"{where}: reference.youtube_id", "a string")
         _optional(ref, "note", str, f"{where}: reference.note", "a string")
         t = ref.get("time")
-        if t is not None and (not is_number(t) or t < 0):
-            raise Invalid(where, f"reference.time: must be a time >= 0 in seconds or null, got {got(t)}")
+        if t is not None and (not is_number(t) or not 0 <= t <= MAX_SOURCE_TIME):
+            raise Invalid(where, f"reference.time: must be a time from 0 to {MAX_SOURCE_TIME:g} s in the source "
+                                 f"video or null, got {got(t)}")
     people = c.get("people")
     if not isinstance(people, list) or not people:
         raise Invalid(where, f"people: must be a non-empty list (ordered left to right), got {got(people)}")
