@@ -136,7 +136,7 @@ def methods(as_json, method_config):
         click.echo(json.dumps(rows, indent=2))
         return
     click.echo(f"{'method':<19} {'people':<6} {'binding':<21} {'fps':>3}  {'duration':<11} {'GPU':<6} "
-               f"{'code license':<16} status")
+               f"{'code license':<22} status")
     for r in rows:
         cap = r["capabilities"]
         people = "any" if cap["max_people"] is None else str(cap["max_people"]) + ("+s" if cap["silent_extra_people_ok"] else "")
@@ -151,9 +151,9 @@ def methods(as_json, method_config):
             status = "configured"
         else:
             status = "not configured: " + "; ".join(r["missing"])
-        lic = (r["code_license"] or "-")[:16]
+        lic = r["code_license"] or "-"
         click.echo(f"{r['name']:<19} {people:<6} {cap['binding']:<21} {cap['native_fps']:>3g}  {dur:<11} {gpu:<6} "
-                   f"{lic:<16} {status}")
+                   f"{lic:<22} {status}")
         if r["weight_licenses"]:
             click.echo(f"{'':<19} weights: {'; '.join(r['weight_licenses'])}")
     path = next((r.get("config_file") for r in rows if r.get("config_file")), None)
