@@ -154,7 +154,8 @@ class ForeignMethod(Method):
             **facts,
             "audio_rate": rate,
             "mix_clipped_samples": clipped,
-            "job": {k: ran[k] for k in ("argv", "env", "cwd", "timeout_s", "returncode", "seconds", "reused", "sha256")
+            "job": {k: ran[k] for k in ("argv", "env", "cwd", "timeout_s", "returncode", "seconds", "reused", "sha256",
+                                         "gpu_peak_mib", "gpus")
                     if k in ran},
             "job_dir": str(job_dir),
             "prepared": inv.facts,

@@ -174,6 +174,58 @@ def _kill_rest(pgid: int) -> None:
         pass
 
 
+GPU_POLL_S = 2.0
+
+
+class GpuWatch:
+    """Peak GPU memory of a job's process group, from ``nvidia-smi --query-compute-apps`` (spec
+    §5.5: "poll nvidia-smi for peak memory"); does nothing on a machine without nvidia-smi."""
+
+    def __init__(self, pgid: int):
+        self.pgid = pgid
+        self.exe = shutil.which("nvidia-smi")
+        self.peak_mib: int | None = None
+        self.gpus: list[str] = []
+        if self.exe:
+            self.gpus = self._query(["--query-gpu=name", "--format=csv,noheader"])
+
+    def _query(self, args) -> list[str]:
+        try:
+            out = subprocess.run([self.exe, *args], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired):
+            return []
+        return [ln.strip() for ln in out.stdout.splitlines() if ln.strip()] if out.returncode == 0 else []
+
+    def poll(self) -> None:
+        if not self.exe:
+            return
+        used = 0
+        for line in self._query(["--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"]):
+            pid, _, mib = line.partition(",")
+            try:
+                if os.getpgid(int(pid)) == self.pgid:
+                    used += int(float(mib))
+            except (ValueError, ProcessLookupError, PermissionError):
+                continue
+        self.peak_mib = max(self.peak_mib or 0, used)
+
+    def facts(self) -> dict:
+        return {"gpu_peak_mib": self.peak_mib, "gpus": self.gpus} if self.exe else {}
+
+
+def _wait(proc: subprocess.Popen, timeout: float, gpu: GpuWatch) -> int:
+    """``proc.wait(timeout)``, polling the GPU every ``GPU_POLL_S`` meanwhile."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+        try:
+            return proc.wait(timeout=min(left, GPU_POLL_S) if gpu.exe else left)
+        except subprocess.TimeoutExpired:
+            gpu.poll()
+
+
 def done_marker(job_dir: Path) -> dict | None:
     """The DONE record of a finished job whose output still has the recorded sha256, else None."""
     from interactive_eyes.download import sha256_file
@@ -226,9 +278,9 @@ def run_job(job: Job, *, collect, term_grace_s: float = TERM_GRACE_S) -> dict:
                                     env=env, start_new_session=True)
         except OSError as exc:
             raise JobFailed(f"{argv[0]}: cannot start ({exc.strerror or exc})", {**details, "returncode": None}) from None
+        gpu = GpuWatch(proc.pid)
         try:
-            rc = proc.wait(timeout=job.timeout_s)
-            timed_out = False
+            rc, timed_out = _wait(proc, job.timeout_s, gpu), False
         except subprocess.TimeoutExpired:
             _kill_group(proc, term_grace_s)
             rc, timed_out = proc.wait(), True
@@ -236,7 +288,7 @@ def run_job(job: Job, *, collect, term_grace_s: float = TERM_GRACE_S) -> dict:
             if proc.poll() is None:  # interrupted (KeyboardInterrupt): never leave the method running
                 _kill_group(proc, term_grace_s)
         _kill_rest(proc.pid)  # children that outlived a finished parent
-    details.update(returncode=rc, seconds=round(time.monotonic() - t0, 3), timed_out=timed_out)
+    details.update(returncode=rc, seconds=round(time.monotonic() - t0, 3), timed_out=timed_out, **gpu.facts())
     if timed_out:
         details["stderr_tail"] = tail(stderr_p)
         raise JobFailed(f"{_script(argv)}: timed out after {job.timeout_s:g} s (process group killed)", details)

@@ -110,3 +110,27 @@ def test_working_directory_mirrors_the_checkout_but_keeps_writes_private(tmp_pat
     assert (job.work / "checkpoints").is_symlink() and not (job.work / "output").is_symlink()
     assert sorted(os.listdir(repo / "output")) == ["stale.mp4"]  # the checkout is untouched
     assert Path(rec["stdout"]).read_text().split() == [OFFLINE_ENV["HF_HUB_OFFLINE"], str(job.tmp)]
+
+
+def test_peak_gpu_memory_of_the_job_group_is_recorded(tmp_path, monkeypatch):
+    """A stand-in nvidia-smi reports 1000 MiB for every process on the machine: only the job's own
+    process group (the script and its child) may count, so the peak is 2000 MiB."""
+    import interactive_eyes.baselines.runner as runner
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text("#!/bin/sh\ncase \"$1\" in\n  --query-gpu=name) echo 'NVIDIA Fake GPU';;\n"
+                   "  *) for p in $(ls /proc | grep -E '^[0-9]+$'); do echo \"$p, 1000\"; done;;\nesac\n")
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setattr(runner, "GPU_POLL_S", 0.2)
+    code = ("import subprocess, sys, time; c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(1.5)']); "
+            "time.sleep(1.2); c.wait()")
+    rec = run_job(Job(argv=[sys.executable, "-c", code], job_dir=tmp_path / "job"), collect=lambda j: _touch(j.out / "o"))
+    assert rec["gpus"] == ["NVIDIA Fake GPU"] and rec["gpu_peak_mib"] == 2000
+
+
+def _touch(p: Path) -> Path:
+    p.write_bytes(b"x")
+    return p
