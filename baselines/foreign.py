@@ -59,6 +59,7 @@ class ForeignMethod(Method):
         "gpu": None,  # CUDA_VISIBLE_DEVICES for the job (Sonic and Hunyuan hard-code GPU 0)
         "load_timeout_s": None, "timeout_factor": None,  # None: the adapter's LOAD_S / FACTOR
         "crf": 18,
+        "retries": 1,  # a failed (not timed-out) job is run again this many times (spec §5.5: cap at 1-2)
     }
 
     # ---- configuration
@@ -124,6 +125,20 @@ class ForeignMethod(Method):
         factor = p["timeout_factor"] if p["timeout_factor"] is not None else self.FACTOR
         return timeout_for(item.duration, load, factor)
 
+    def _run_with_retries(self, job, inv: Invocation, run_job) -> dict:
+        """Run the job; a failure other than a timeout is retried up to ``retries`` times (each
+        attempt starts from an emptied work/out/tmp). The record says how many attempts it took."""
+        from interactive_eyes.baselines.runner import JobFailed
+
+        attempts = 1 + max(0, int(self._params["retries"]))
+        for attempt in range(1, attempts + 1):
+            try:
+                return {**run_job(job, collect=_collector(inv)), "attempts": attempt}
+            except JobFailed as exc:
+                exc.details["attempts"] = attempt
+                if exc.details.get("timed_out") or attempt == attempts:
+                    raise
+
     def generate(self, item: Item, out_path: Path, *, seed: int, job_dir: Path | None = None) -> dict[str, Any]:
         from interactive_eyes.baselines.base import load_reference_frame, load_tracks, mix_tracks
         from interactive_eyes.baselines.normalise import normalise
@@ -141,7 +156,7 @@ class ForeignMethod(Method):
         job.argv, job.env, job.cwd, job.timeout_s = inv.argv, dict(inv.env), inv.cwd, self.timeout_s(item)
         if self._params.get("gpu") is not None:
             job.env.setdefault("CUDA_VISIBLE_DEVICES", str(self._params["gpu"]))
-        ran = run_job(job, collect=lambda j: inv.collect(j.job_dir) if inv.collect else collect_one(j.job_dir, inv.output))
+        ran = self._run_with_retries(job, inv, run_job)
         t1 = time.perf_counter()
         tracks, rate = load_tracks(item)
         mix, clipped = mix_tracks(tracks)
@@ -155,13 +170,17 @@ class ForeignMethod(Method):
             "audio_rate": rate,
             "mix_clipped_samples": clipped,
             "job": {k: ran[k] for k in ("argv", "env", "cwd", "timeout_s", "returncode", "seconds", "reused", "sha256",
-                                         "gpu_peak_mib", "gpus")
+                                         "gpu_peak_mib", "gpus", "attempts")
                     if k in ran},
             "job_dir": str(job_dir),
             "prepared": inv.facts,
             "seconds_method": round(t1 - t0, 3),
             "seconds_normalise": round(time.perf_counter() - t1, 3),
         }
+
+
+def _collector(inv: Invocation):
+    return lambda j: inv.collect(j.job_dir) if inv.collect else collect_one(j.job_dir, inv.output)
 
 
 def collect_one(job_dir: Path, pattern: str) -> Path:

@@ -365,6 +365,17 @@ def fake_fail(argv):
     sys.exit(7)
 
 
+def fake_flaky(argv):
+    """Fails on its first launch (a transient error), then behaves like Sonic."""
+    rec = Path(os.environ["FAKE_RECORD"])
+    n = int(rec.read_text()) + 1 if rec.exists() else 1
+    rec.write_text(str(n))
+    if n == 1:
+        print("RuntimeError: NCCL timeout (fake, transient)", file=sys.stderr)
+        sys.exit(1)
+    fake_sonic(argv)
+
+
 def fake_count(argv):
     """Counts its launches (resume test) and writes one small video."""
     rec = Path(os.environ["FAKE_RECORD"])
@@ -374,7 +385,7 @@ def fake_count(argv):
 
 def main(name: str) -> None:
     argv = sys.argv[1:]
-    if name not in ("bya_features", "hang", "fail", "count"):
+    if name not in ("bya_features", "hang", "fail", "count", "flaky"):
         common_checks()
     globals()[f"fake_{name}"](argv)
 

@@ -251,3 +251,18 @@ def test_fps_mismatch_is_an_error(media, tmp_path, monkeypatch):
     fu.emit(raw, np.zeros((32, 64, 3), np.uint8), 16, 10)
     with pytest.raises(NormaliseError, match=r"raw.mp4: 16 fps, but the method's native rate is 24 fps"):
         normalise(raw, tmp_path / "o.mp4", fps=24, duration=0.5, mix=np.zeros((8000, 1), np.float32), audio_rate=16000)
+
+
+def test_failed_job_is_retried_once_but_not_more(media, tmp_path, monkeypatch):
+    rec = tmp_path / "launches"
+    monkeypatch.setenv("FAKE_RECORD", str(rec))
+    m = configure("sonic", tmp_path, "flaky")
+    info = m.generate(make_item(media, 1, 1.2), tmp_path / "run" / "c.mp4", seed=0)
+    assert rec.read_text() == "2" and info["job"]["attempts"] == 2 and info["frames"] == 30
+    from interactive_eyes.baselines.runner import JobFailed
+
+    rec.unlink()
+    m0 = METHODS.get("sonic")(**{**m.params(), "retries": 0})
+    with pytest.raises(JobFailed, match="NCCL timeout") as err:
+        m0.generate(make_item(media, 1, 1.2, clip_id="clip_b"), tmp_path / "run" / "b.mp4", seed=0)
+    assert err.value.details["attempts"] == 1 and rec.read_text() == "1"
