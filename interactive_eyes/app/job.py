@@ -165,7 +165,7 @@ class ScoreJob:
                 stats_path = self.out / "stats" / m.name / f"{key}.npz"
                 save_npz_atomic(stats_path, res.stats)  # before the line: a line implies its stats
                 rec["stats"] = str(stats_path.relative_to(self.out))
-            rec = json.loads(dumps(rec))  # exactly what a resumed run will read back
+            rec = json.loads(_serialisable(rec))  # exactly what a resumed run will read back
             self.store.append(rec)
         self.records[(cid, m.name)] = rec
         if rec["status"] != "ok":
@@ -177,3 +177,15 @@ class ScoreJob:
 
             what = f"clip {cid}" + (f", metric {metric}" if metric else "")
             raise StrictStop(f"--strict: {what}: {reason}")
+
+
+def _serialisable(rec: dict) -> str:
+    """The record as JSON; a NaN or infinite number (not valid JSON) fails this clip for this metric
+    with a reason instead of aborting the run."""
+    try:
+        return dumps(rec)
+    except ValueError as exc:
+        bad = {**rec, "status": "failed", "value": None, "per_person": None, "details": {}, "stats": None,
+               "reason": f"{rec['video']}: {rec['metric']} returned a non-finite number ({exc})"}
+        bad.pop("stats")
+        return dumps(bad)

@@ -148,3 +148,15 @@ class SlowLuma(MeanLuma):
 
         time.sleep(0.05)
         super().update(state, frame)
+
+
+class NanLuma(MeanLuma):
+    """Returns NaN for clips whose frames are darker than 50 (a metric bug or a degenerate clip)."""
+
+    name = "nan_luma"
+
+    def finish(self, state):
+        res = super().finish(state)
+        if res.value < 50:
+            res.value = float("nan")
+        return res

@@ -17,7 +17,7 @@ def fake_metrics(monkeypatch):
 
     saved = (dict(METRICS._entries), dict(METRICS._loaded))
     for cls in (fm.MeanLuma, fm.LumaStats, fm.Broken, fm.LumaRef, fm.CorruptModel, fm.CorruptInit, fm.OfflineProbe,
-                fm.SlowLuma):
+                fm.SlowLuma, fm.NanLuma):
         if cls.name not in METRICS:
             METRICS.register(cls.name, f"_fake_metrics:{cls.__name__}")
     yield fm

@@ -239,3 +239,19 @@ def test_truncated_arcface_file_skips_identity_and_the_others_score(gen, manifes
     assert res["metrics"]["mean_luma"]["n_ok"] == 3 and "identity" not in res["metrics"]
     reason = res["skipped_metrics"]["identity"]
     assert reason.startswith(f"identity (arcface): {bad}: 'arcface_w600k_r50' is unusable") and "\n" not in reason
+
+
+def test_non_finite_value_fails_that_clip_only(gen, manifest, fake_metrics):
+    r = _score(gen, manifest, "--metrics", "nan_luma")  # c0 (grey 40..73, yuv-rounded mean 56.1) stays finite
+    assert r.exit_code == 0, r.output
+    dark = gen / "dark"
+    dark.mkdir()
+    for i, v in enumerate((10, 80, 120)):
+        write_clip(dark / f"c{i}.mp4", value=v)
+    r = _score(dark, manifest, "--metrics", "nan_luma")
+    assert r.exit_code == 1, r.output
+    m = json.loads((dark / "ie-bench" / "results.json").read_text())["metrics"]["nan_luma"]
+    assert sorted(m["per_clip"]) == ["c1", "c2"]
+    (failure,) = m["failures"]
+    assert failure["clip"] == "c0" and failure["reason"].startswith(
+        "c0.mp4: nan_luma returned a non-finite number (Out of range float values are not JSON compliant")
