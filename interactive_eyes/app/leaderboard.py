@@ -179,8 +179,14 @@ def build_table(runs: list[dict]):
         for col in (name, f"{name}_ci_low", f"{name}_ci_high"):
             df[col] = df[col].astype("float64")
     df["n_clips"] = df["n_clips"].astype("Int64")
+    # metrics skipped in every run have no column (no direction, no value): named with the reason
+    not_scored: dict[str, str] = {}
+    for r in runs:
+        for name, reason in (r.get("skipped_metrics") or {}).items():
+            if name not in metric_names:
+                not_scored.setdefault(name, reason)
     b = runs[0]["benchmark"]
-    df.attrs.update(metrics=metric_names, higher_is_better=directions, notes=notes,
+    df.attrs.update(metrics=metric_names, higher_is_better=directions, notes=notes, not_scored=not_scored,
                     benchmark={"name": b["name"], "version": str(b.get("version")),
                                "manifest_sha256": b.get("manifest_sha256")},
                     ci_legend=_ci_legend(runs))
@@ -237,6 +243,8 @@ def to_markdown(df) -> str:
     lines += ["", df.attrs["ci_legend"] + "."]
     for (label, m), note in df.attrs["notes"].items():
         lines.append(f"- {label} / {m}: {note}")
+    for m, reason in df.attrs["not_scored"].items():
+        lines.append(f"- {m}: not scored in any run ({reason})")
     return "\n".join(lines) + "\n"
 
 
@@ -257,7 +265,8 @@ def to_json_obj(df) -> dict:
             }
         rows.append(entry)
     return {"schema": SCHEMA, "benchmark": df.attrs["benchmark"], "title": title(df),
-            "higher_is_better": df.attrs["higher_is_better"], "legend": df.attrs["ci_legend"], "rows": rows}
+            "higher_is_better": df.attrs["higher_is_better"], "legend": df.attrs["ci_legend"],
+            "not_scored": df.attrs["not_scored"], "rows": rows}
 
 
 def plot(df, path: str | os.PathLike) -> Path:

@@ -91,6 +91,8 @@ def plot(df, path: str | os.PathLike) -> Path:
         (f"no whiskers: no value has an interval over >= {MIN_CI_CLIPS} scored clips; "
          "n_ok/n = clips scored / clips expected")
     legend += ". n/a: skipped or no clip ok (never drawn as 0)."
+    if df.attrs.get("not_scored"):
+        legend += f" Not scored in any run: {', '.join(df.attrs['not_scored'])}."
     width_chars = int(fig.get_figwidth() * 17)  # ~17 characters per inch at 7 pt
     fig.text(0.01, 0.01, textwrap.fill(legend, width_chars), fontsize=7, color="0.3", va="bottom")
     fig.tight_layout(rect=(0, 0.04 + 0.035 * (len(legend) // width_chars + 1), 1, 0.94))

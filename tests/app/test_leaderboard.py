@@ -100,12 +100,15 @@ def test_partial_runs_refused_unless_allowed(two_runs):
 def test_skipped_metric_is_na_never_zero(tmp_path):
     a = fake_results(tmp_path / "a", [0.9, 0.8, 0.85, 0.95, 0.9])
     with_metric(a, "sync", {"value": 7.0, "ci95": None, "higher_is_better": True, "n_expected": 5, "n_ok": 5})
-    b = fake_results(tmp_path / "b", [0.7, 0.6, 0.65, 0.75, 0.7], skipped={"sync": "weights missing offline"})
+    b = fake_results(tmp_path / "b", [0.7, 0.6, 0.65, 0.75, 0.7],
+                     skipped={"sync": "weights missing offline", "fid": "needs a reference set"})
     df = build_table(load_results([a, b]))
+    assert "fid" not in df.attrs["metrics"]  # skipped everywhere: no column of n/a, but named below
     md = to_markdown(df)
     row_b = next(line for line in md.splitlines() if line.startswith("| b "))
     assert row_b.split("|")[-2].strip() == "n/a (0/5)"
     assert "b / sync: skipped: weights missing offline" in md
+    assert "- fid: not scored in any run (needs a reference set)" in md
     obj = to_json_obj(df)
     assert obj["rows"][1]["metrics"]["sync"] == {"value": None, "ci95": None, "ci_shown": False, "n_ok": None,
                                                   "n": 5, "status": "skipped", "note": "skipped: weights missing offline"}
