@@ -22,7 +22,7 @@ from interactive_eyes import weights as W  # noqa: E402
 from interactive_eyes.download import sha256_file  # noqa: E402
 from interactive_eyes.metrics.base import ClipResult, FrameData  # noqa: E402
 from interactive_eyes.metrics.fid import FID, build_fid_inception  # noqa: E402
-from interactive_eyes.stats.frechet import GaussianStats, SampleSizeWarning  # noqa: E402
+from interactive_eyes.stats.frechet import GaussianStats, SampleSizeWarning, frechet_distance  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -156,8 +156,14 @@ def test_frame_stride_and_sample_size_warning(registered):
     ref = GaussianStats(64).update(metric.features(_images(7, 30))).to_arrays()
     with pytest.warns(SampleSizeWarning, match="rank"):
         out = metric.reduce([res.stats], ref)
-    assert "generated" in out.details["sample_size_warning"] and "reference" in out.details["sample_size_warning"]
-    assert np.isfinite(out.value)
+    # 4 generated and 30 reference samples for 64-d features: both rank-deficient, each by its own count
+    assert out.details["sample_size_warning"] == {
+        "generated": "4 samples for 64-d features: the covariance has rank ≤ 3 < 64, so the value is biased "
+                     "and only comparable at equal sample counts",
+        "reference": "30 samples for 64-d features: the covariance has rank ≤ 29 < 64, so the value is biased "
+                     "and only comparable at equal sample counts"}
+    g, r = GaussianStats.from_arrays(res.stats), GaussianStats.from_arrays(ref)
+    assert out.value == frechet_distance(g.mean, g.cov, r.mean, r.cov).value
     assert metric.params()["frame_stride"] == 3
 
 
@@ -193,3 +199,25 @@ def test_offline_without_weights_is_reported_as_unavailable(monkeypatch, tmp_pat
 def test_build_refuses_unknown_dims(registered):
     with pytest.raises(ValueError, match="dims"):
         build_fid_inception(registered, dims=100)
+
+
+@pytest.mark.parametrize("ref_format", ["stats", "mu_sigma_count"])
+@pytest.mark.parametrize("n_gen, n_ref", [(20, 200), (200, 20)], ids=["generated-small", "reference-small"])
+def test_sample_size_check_reads_each_sets_own_count(n_gen, n_ref, ref_format):
+    """FID's set step with one set below 65 samples (64-d) and one above: exactly the small set is
+    flagged, by its own count, for both reference formats (a count read from the wrong set flags
+    the other one, or both)."""
+    rng = np.random.default_rng(n_gen)
+    gen = GaussianStats(64).update(rng.normal(size=(n_gen, 64)))
+    ref = GaussianStats(64).update(rng.normal(size=(n_ref, 64)) + 0.2)
+    arrays = ref.to_arrays() if ref_format == "stats" else \
+        {"mu": ref.mean, "sigma": ref.cov, "count": np.array(n_ref)}
+    small, label = (n_gen, "generated") if n_gen < n_ref else (n_ref, "reference")
+    with pytest.warns(SampleSizeWarning, match=f"fid: {label} set: {small} samples for 64-d") as caught:
+        out = FID(dims=64).reduce([gen.to_arrays()], arrays)
+    assert len([w for w in caught if w.category is SampleSizeWarning]) == 1
+    assert out.details["sample_size_warning"] == {
+        label: f"{small} samples for 64-d features: the covariance has rank ≤ {small - 1} < 64, so the value is "
+               f"biased and only comparable at equal sample counts"}
+    assert (out.n_samples, out.details["n_generated"], out.details["n_reference"]) == (n_gen, n_gen, n_ref)
+    assert out.value == pytest.approx(frechet_distance(gen.mean, gen.cov, ref.mean, ref.cov).value, rel=1e-12)

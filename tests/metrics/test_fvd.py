@@ -140,7 +140,27 @@ def test_shards_merge_and_distance_is_the_shared_frechet_code(fvd_weights):
     gen = GaussianStats.merged(GaussianStats.from_arrays(r.stats) for r in results)
     refst = GaussianStats.from_arrays(ref)
     assert whole.value == pytest.approx(frechet_distance(gen.mean, gen.cov, refst.mean, refst.cov).value, rel=1e-12)
-    assert "generated" in whole.details["sample_size_warning"]
+    # 8 generated clips, 500 reference samples, 400-d: only the generated set is rank-deficient
+    assert whole.details["sample_size_warning"] == {
+        "generated": "8 samples for 400-d features: the covariance has rank ≤ 7 < 400, so the value is biased "
+                     "and only comparable at equal sample counts"}
+    assert (whole.details["n_clips_generated"], whole.details["n_clips_reference"]) == (8, 500)
+
+
+def test_sample_size_check_flags_a_small_reference_by_its_own_count(fvd_weights):
+    """The other direction: enough generated clips (450), a small reference (12): only the
+    reference is flagged, with 12 (a count read from the generated set would flag nothing)."""
+    rng = np.random.default_rng(4)
+    gen = GaussianStats(400).update(rng.normal(size=(450, 400)))
+    ref = GaussianStats(400).update(rng.normal(size=(12, 400)) + 0.1)
+    with pytest.warns(SampleSizeWarning, match="fvd: reference set: 12 samples for 400-d") as caught:
+        out = FVD(weights_path=fvd_weights).reduce([gen.to_arrays()], ref.to_arrays())
+    assert len([w for w in caught if w.category is SampleSizeWarning]) == 1
+    assert out.details["sample_size_warning"] == {
+        "reference": "12 samples for 400-d features: the covariance has rank ≤ 11 < 400, so the value is biased "
+                     "and only comparable at equal sample counts"}
+    assert (out.n_samples, out.details["n_clips_generated"], out.details["n_clips_reference"]) == (450, 450, 12)
+    assert out.value == pytest.approx(frechet_distance(gen.mean, gen.cov, ref.mean, ref.cov).value, rel=1e-12)
 
 
 def test_reference_from_a_video_folder(fvd_weights, tmp_path):

@@ -7,7 +7,9 @@ import pytest
 
 from interactive_eyes.stats.frechet import (
     GaussianStats,
+    SampleSizeWarning,
     frechet_distance,
+    frechet_to_reference,
     load_mu_sigma,
     sample_size_problem,
     trace_sqrt_product_eigh,
@@ -72,11 +74,20 @@ def test_rank_deficient_covariances_fall_back_and_record_it():
     s1, s2 = np.cov(x1, rowvar=False), np.cov(x2, rowvar=False)
     res = frechet_distance(x1.mean(0), s1, x2.mean(0), s2)
     eig = frechet_distance(x1.mean(0), s1, x2.mean(0), s2, method="eigh")
-    assert np.isfinite(res.value) and res.value >= -1e-9
     assert res.method in ("sqrtm", "sqrtm+eps", "eigh")
     if res.method == "eigh":
         assert res.fallback_reason
-    assert res.value == pytest.approx(eig.value, rel=1e-5)
+    # independent value: Tr sqrt(S1 S2) = sum of sqrt of the eigenvalues of S1^1/2 S2 S1^1/2 (PSD)
+    w1, v1 = np.linalg.eigh(s1)
+    r1 = (v1 * np.sqrt(np.clip(w1, 0, None))) @ v1.T
+    tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh(r1 @ s2 @ r1), 0, None)).sum()
+    dmu = x1.mean(0) - x2.mean(0)
+    expected = dmu @ dmu + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt
+    assert res.value == pytest.approx(expected, rel=1e-5) and eig.value == pytest.approx(expected, rel=1e-8)
+    # analytic rank-deficient case: the same 5 points shifted by c have S1 = S2, so FD = |c|^2
+    c = np.linspace(-1, 1, d)
+    shifted = frechet_distance(x1.mean(0), s1, x1.mean(0) + c, s1)
+    assert shifted.value == pytest.approx(c @ c, rel=1e-6)
 
 
 def test_trace_sqrt_product_eigh_equals_sum_of_sqrt_eigenvalues():
@@ -146,9 +157,51 @@ def test_save_load_npz_with_metadata_and_pytorch_fid_keys(tmp_path):
 
 
 def test_sample_size_problem():
+    # full rank needs n >= dim + 1: the boundary on both sides, with the exact wording
     assert sample_size_problem(2049, 2048) is None
-    assert "rank" in sample_size_problem(2048, 2048)
-    assert sample_size_problem(1, 4)
+    assert sample_size_problem(2048, 2048) == ("2048 samples for 2048-d features: the covariance has rank ≤ 2047 "
+                                               "< 2048, so the value is biased and only comparable at equal "
+                                               "sample counts")
+    assert sample_size_problem(2, 1) is None
+    assert sample_size_problem(1, 4) == "1 sample(s): a covariance needs at least 2"
+    assert sample_size_problem(0, 4) == "0 sample(s): a covariance needs at least 2"
+
+
+@pytest.mark.parametrize("n_gen, n_ref", [(6, 40), (40, 6), (6, 6), (40, 40)],
+                         ids=["generated-small", "reference-small", "both-small", "both-enough"])
+def test_each_set_is_checked_with_its_own_count(n_gen, n_ref):
+    """The check must read the generated count for the generated set and the reference count for
+    the reference set: with one small and one large set, only the small one is flagged, by its
+    own number (a swapped or copied count flags the wrong set or both)."""
+    d = 12
+    rng = np.random.default_rng(n_gen * 100 + n_ref)
+    gen = GaussianStats(d).update(rng.normal(size=(n_gen, d)))
+    x_ref = rng.normal(size=(n_ref, d)) + 0.3
+    mu_r, sigma_r = x_ref.mean(0), np.cov(x_ref, rowvar=False)
+    expected = {label: f"{n} samples for 12-d features: the covariance has rank ≤ {n - 1} < 12, so the value "
+                       f"is biased and only comparable at equal sample counts"
+                for label, n in (("generated", n_gen), ("reference", n_ref)) if n <= d}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value, details = frechet_to_reference("fid", gen, mu_r, sigma_r, n_ref, d, {"k": 1})
+    assert [str(w.message) for w in caught if w.category is SampleSizeWarning] == \
+        [f"fid: {label} set: {msg}" for label, msg in expected.items()]
+    assert details.get("sample_size_warning", {}) == expected and details["k"] == 1
+    assert value == frechet_distance(gen.mean, gen.cov, mu_r, sigma_r).value
+
+
+def test_reference_without_a_count_is_not_checked_and_one_generated_sample_has_no_value():
+    d = 4
+    rng = np.random.default_rng(1)
+    mu_r, sigma_r = np.zeros(d), np.eye(d)
+    gen = GaussianStats(d).update(rng.normal(size=(50, d)))
+    value, details = frechet_to_reference("fvd", gen, mu_r, sigma_r, None, d, {})
+    assert "sample_size_warning" not in details
+    assert value == frechet_distance(gen.mean, gen.cov, mu_r, sigma_r).value
+    one = GaussianStats(d).update(rng.normal(size=(1, d)))
+    with pytest.warns(SampleSizeWarning, match="fvd: generated set: 1 sample"):
+        value, details = frechet_to_reference("fvd", one, mu_r, sigma_r, 500, d, {})
+    assert value is None and details == {"reason": "1 sample(s): a covariance needs at least 2"}
 
 
 def test_eps_retry_and_imaginary_fallback_are_recorded(monkeypatch):
