@@ -32,11 +32,11 @@ from typing import Any
 from interactive_eyes.baselines.base import Capabilities, Item, Method
 
 from . import files as _files
-from .pipeline import MAX_FRAMES
-from .shapes import FPS, frame_count
+from .shapes import FPS, VAE_STRIDE_TEMPORAL, frame_count
 
-# 4n+1 <= ceil(24 T) and F <= MAX_FRAMES  <=>  T <= (MAX_FRAMES + 3) / 24 s
-MAX_DURATION = (MAX_FRAMES + 3) / FPS
+# RoPE tables cover 1024 latent frames (§5.11, §9.3): F <= 4093 (pipeline.MAX_FRAMES), and
+# 4n+1 <= ceil(24 T) with F <= 4093  <=>  T <= (4093 + 3) / 24 s
+MAX_DURATION = ((1024 - 1) * VAE_STRIDE_TEMPORAL + 1 + 3) / FPS
 OFFLOAD_BELOW_GIB = 40  # 1.3B without offloading wants more than a 24 GB card (issue 12: 80 GB fits)
 DTYPES = {"bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16",
           "float32": "float32", "fp32": "float32"}

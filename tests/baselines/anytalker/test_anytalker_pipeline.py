@@ -284,7 +284,10 @@ def test_method_parameters():
     m = cls(steps=2, seed=3)
     assert json.loads(json.dumps(m.params()))["steps"] == 2
     # the longest clip the RoPE tables allow: F <= 4093 frames
-    assert shapes.frame_count(cls.capabilities.max_duration) == 4093
+    from interactive_eyes.baselines.anytalker.pipeline import MAX_FRAMES
+
+    assert shapes.frame_count(cls.capabilities.max_duration) == MAX_FRAMES == 4093
+    assert shapes.frame_count(cls.capabilities.max_duration + 1 / 24) > MAX_FRAMES
 
 
 # ----------------------------------------------------------------------------------- faces
