@@ -345,3 +345,13 @@ def test_insightface_option_keeps_the_largest_faces_left_to_right(monkeypatch):
     assert seen == {"modules": ["detection"], "thresh": 0.15, "size": (640, 640), "pixel": [3, 2, 1]}
     with pytest.raises(FaceBindingError, match="3 face"):
         detect_faces(rgb, 4, "insightface")
+
+
+def test_cli_refuses_vocal_separation_as_a_usage_error(home, test_data):
+    from interactive_eyes.app.cli import main
+
+    out = home / "out"
+    res = CliRunner().invoke(main, ["run", "--method", "anytalker", "--out", str(out), "--clips", "interact_11",
+                                    "--root", str(test_data / "interactive_eyes"), "--quiet",
+                                    "--param", "vocal_separation=true"])
+    assert res.exit_code == 2 and "Kim_Vocal_2" in res.output and not out.exists()
