@@ -14,12 +14,18 @@ How people are found and followed
    are allowed, so one stray face cannot push a person out). Earlier frames are gaps for all.
 2. **Following.** Each person then has a region of interest (ROI: MediaPipe's own rule, a square
    1.5 face widths wide turned with the eye line), and the mesh model reads that person's face
-   from their ROI in every frame (``mediapipe_mesh.RoiLandmarker``; no detection per frame). The
-   ROI stays where it is until the face has moved away from it by more than 3% of its side,
-   changed size by 5% or turned by 3 degrees, and is then re-placed from the current landmarks.
-   A still face is therefore always read through the same crop and gives exactly the same
-   landmarks (see ``mediapipe_mesh`` for why the crop must not move needlessly), and each person
-   is read from their own place, so people who cross or lean are never re-sorted.
+   from their ROI in every frame (``mediapipe_mesh.RoiLandmarker``; no detection per frame).
+   Before each read the ROI is carried by the face's own image motion since the previous frame
+   (``roi_follow='image'``, default: corners in the face box followed by Lucas-Kanade, a RANSAC
+   similarity; ``faces.follow``), so the model sees nearly the same crop and the landmarks move
+   by the crop's exactly known transform plus what the face does inside it: the model is not
+   equivariant to where a face lands in its crop, and a held crop read known rigid motion at up
+   to 1.4x (docs/interactivity.md). The motion is measured from the image, never from the
+   landmarks (that would be a feedback loop), so a still face gives zero flow and keeps exactly
+   its crop and landmarks. The ROI is also re-placed from the current landmarks when the face has
+   moved away from it by more than 3% of its side, changed size by 5% or turned by 3 degrees.
+   ``roi_follow='hold'`` keeps version 1's held ROIs (re-placement only). Each person is read
+   from their own place, so people who cross or lean are never re-sorted.
 3. **Gaps and re-acquisition.** When the model finds no face in a person's ROI, or the face it
    finds is implausibly far from the person's last box, or two people's faces collapse onto the
    same face (the one that moved less keeps it), that person gets ``None`` for the frame (a gap,
@@ -109,6 +115,7 @@ class TrackSummary:
     n_landmarks: int | None  # K, points per face of the landmark backend
     detector: str
     backend_info: dict = field(default_factory=dict)
+    roi_follow: str = "image"  # 'image': ROIs carried by the face's measured image motion; 'hold': held still
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -121,6 +128,7 @@ class _Person:
     missed: int = 0  # consecutive frames without a face
     found: int = 0
     roi_moves: int = 0
+    follower: "object | None" = None  # follow.FaceFollower
 
 
 def assignment_cost(box: FaceBox, last: FaceBox) -> float:
@@ -158,7 +166,7 @@ class FaceTracker:
 
     def __init__(self, n_people: int, *, landmarks: str | None = "mediapipe", device: str = "cpu",
                  min_visible_fraction: float = MIN_VISIBLE_FRACTION, max_side: int = MAX_SIDE,
-                 backend_options: dict | None = None, **options):
+                 backend_options: dict | None = None, roi_follow: str = "image", **options):
         if int(n_people) < 1:
             raise ValueError(f"n_people must be >= 1, got {n_people}")
         if options:
@@ -166,6 +174,9 @@ class FaceTracker:
         from interactive_eyes.faces import mediapipe_mesh
         from interactive_eyes.faces.landmarks import canonical_name, load_backend
 
+        if roi_follow not in ("image", "hold"):
+            raise ValueError(f"roi_follow must be 'image' or 'hold', got {roi_follow!r}")
+        self.roi_follow = roi_follow
         self.n_people = int(n_people)
         self.device = device
         self.min_visible_fraction = float(min_visible_fraction)
@@ -177,6 +188,12 @@ class FaceTracker:
         self._landmarker = mediapipe_mesh.RoiLandmarker()
         self._roi_type = mediapipe_mesh.Roi
         self._people = [_Person() for _ in range(self.n_people)]
+        if roi_follow == "image":
+            from interactive_eyes.faces.follow import FaceFollower
+
+            for p in self._people:
+                p.follower = FaceFollower()
+        self._grey = self._prev_grey = None  # working images in grey (roi_follow='image')
         self._bound_at: int | None = None
         self._binding: tuple[tuple[float, float], ...] = ()
         self._n_frames = 0
@@ -203,6 +220,10 @@ class FaceTracker:
         self._n_frames += 1
         self._detected_this_frame = False
         work, factor = self._reduce(rgb)
+        if self.roi_follow == "image":
+            import cv2
+
+            self._prev_grey, self._grey = self._grey, cv2.cvtColor(np.ascontiguousarray(work), cv2.COLOR_RGB2GRAY)
 
         meshes: list[np.ndarray | None] = [None] * self.n_people
         if self._bound_at is None:
@@ -279,11 +300,26 @@ class FaceTracker:
                               for b in (boxes[j].scaled(factor) for j in chosen))
         return True
 
+    def _carry_roi(self, p: _Person, factor: float) -> None:
+        """roi_follow='image': move the ROI by the face's image motion since the last frame
+        (``faces.follow``), so that the mesh model reads nearly the same crop."""
+        if p.follower is None or self._prev_grey is None or p.box is None or p.missed:
+            return
+        from interactive_eyes.faces.follow import move_roi
+
+        b = p.box.scaled(1.0 / factor)
+        m = p.follower.step(self._prev_grey, self._grey, (b.x1, b.y1, b.x2, b.y2))
+        if m is not None:
+            p.roi = move_roi(p.roi, m)
+
     def _follow(self, work, factor, meshes) -> None:
         nxt: list = [None] * self.n_people
         for k, p in enumerate(self._people):
             if p.roi is None:
+                if p.follower is not None:
+                    p.follower.reset()
                 continue
+            self._carry_roi(p, factor)
             got = self._landmarker.locate(work, p.roi)
             if got is None:
                 p.roi = None
@@ -369,6 +405,7 @@ class FaceTracker:
             n_landmarks=self.n_landmarks,
             detector=RoiLandmarker.name,
             backend_info=self._backend.describe() if self._backend else {},
+            roi_follow=self.roi_follow,
         )
 
     def close(self) -> None:

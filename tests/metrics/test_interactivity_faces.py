@@ -60,27 +60,29 @@ def _case(name, which, amplitude, shake, seed=0):
     return frames, true_px
 
 
-# (photo, face from the left, gain tolerance): frontal faces meet +-15 %; the stylised one does not
-# yet (docs/interactivity.md, accuracy table) and is held to what it measures
-FACES = [("astronaut", 0, 0.15), pytest.param("2p-1.png", 0, 0.15, marks=pytest.mark.slow),
-         pytest.param("2p-3.png", 0, 0.25, marks=pytest.mark.slow),
-         pytest.param("2p-2.png", 0, 0.40, marks=pytest.mark.slow)]
+# (photo, face from the left, head motion amplitude px): frontal, three-quarter under a cap,
+# stylised three-quarter. Measured ratios for every face at 1, 2 and 4 px: docs/interactivity.md.
+FACES = [("astronaut", 0, 1.0), ("astronaut", 0, 4.0), pytest.param("2p-1.png", 0, 2.0, marks=pytest.mark.slow),
+         pytest.param("2p-3.png", 0, 2.0, marks=pytest.mark.slow),
+         pytest.param("2p-2.png", 0, 2.0, marks=pytest.mark.slow)]
 
 
-@pytest.mark.parametrize("name, which, tol", FACES)
-def test_known_head_motion_and_shake_on_several_faces(name, which, tol):
-    frames, true_px = _case(name, which, 2.0, 0.0)
+@pytest.mark.parametrize("name, which, amplitude", FACES)
+def test_known_head_motion_and_shake_on_several_faces(name, which, amplitude):
+    # the issue's target is +-15 %; measured 0.996-1.036 (docs), so 2-4 px is held to +-6 %, which
+    # version 1's held ROI misses (1.08-1.37 at 2 px); 1 px motion carries more noise bias
+    tol = 0.15 if amplitude < 2 else 0.06
+    frames, true_px = _case(name, which, amplitude, 0.0)
     still = _score(frames)
     assert still.status == "ok", still.reason
     scale = still.details["per_person"]["p"]["scale"]
     truth = true_px * scale  # 25 fps: one frame per 1/25 s step
     assert still.value == pytest.approx(truth, rel=tol)
-    assert still.value > truth  # the bias is upwards (landmark noise and the model's gain)
-    shaken_frames, _ = _case(name, which, 2.0, 1.0)
+    shaken_frames, _ = _case(name, which, amplitude, 1.0)
     shaken = _score(shaken_frames)
     raw = _score(shaken_frames, camera=False)
     cam = shaken.details["camera"]
     assert cam["compensated"] and cam["n_fallback_steps"] == 0 and 0.8 < cam["mean_motion_px"] < 1.2
-    # the shake adds ~40 % without compensation and < 10 % with it
-    assert raw.value > 1.25 * still.value
+    # the shake adds 8-120 % without compensation (more to slower motion) and < 10 % with it
+    assert raw.value > 1.05 * still.value
     assert shaken.value == pytest.approx(still.value, rel=0.10)
