@@ -196,3 +196,57 @@ def test_fewer_faces_than_tracks_fails_the_clip(ckpt, test_data, tmp_path):
     assert res.exit_code == 1, res.output
     e = json.loads((out / "run.json").read_text())["clips"]["interact_11"]
     assert e["status"] == "failed" and "FaceBindingError" in e["reason"] and "0 face(s)" in e["reason"]
+
+
+def test_offload_keeps_only_the_running_network_on_the_device(ckpt, test_data):
+    """With offload, each network is moved to the device for its own stage and back (``_use`` /
+    ``_done``): while the DiT samples, the text encoder, CLIP, the VAE and wav2vec2 are off it. On
+    the CPU device and home coincide, so the moves are recorded rather than seen in memory. The
+    frames are the same as without offloading."""
+    from PIL import Image
+
+    from interactive_eyes.baselines.anytalker.files import locate
+    from interactive_eyes.baselines.anytalker.pipeline import AnyTalkerPipeline
+
+    pipe = AnyTalkerPipeline.from_files(locate(ckpt["root"]), device="cpu",
+                                        model_configs=json.loads(Path(ckpt["model_configs"]).read_text()))
+    names = {id(getattr(pipe.nets, n)): n for n in ("dit", "t5", "clip", "vae", "wav2vec")}
+    on_device: set[str] = set()
+    moves: list[str] = []
+    use, done = pipe._use, pipe._done
+
+    def _use(net):
+        use(net)
+        if pipe.offload:
+            on_device.add(names[id(net)])
+            moves.append("+" + names[id(net)])
+
+    def _done(net):
+        done(net)
+        if pipe.offload:
+            on_device.discard(names[id(net)])
+            moves.append("-" + names[id(net)])
+
+    pipe._use, pipe._done = _use, _done
+    seen_during_dit: list[set[str]] = []
+    dit_forward = pipe.nets.dit.forward
+
+    def spy(*a, **k):
+        seen_during_dit.append(set(on_device))
+        return dit_forward(*a, **k)
+
+    pipe.nets.dit.forward = spy
+    rgb = np.asarray(Image.open(test_data / "anytalker_examples" / "images" / "2p-0.png").convert("RGB"))
+    rng = np.random.default_rng(0)
+    waves = [rng.standard_normal(16000).astype(np.float32) * 0.1 for _ in range(2)]
+    boxes = np.array([[138, 121, 301, 324], [618, 99, 787, 305]], np.float32)
+    kw = dict(num_frames=9, size=SIZE, steps=1, seed=3)
+    pipe.offload = False
+    plain = pipe.generate(rgb, waves, boxes, **kw)
+    pipe.offload = True
+    off = pipe.generate(rgb, waves, boxes, **kw)
+    assert plain.frames.shape == (9, 64, 96, 3) and np.array_equal(plain.frames, off.frames)
+    assert seen_during_dit[-1] == {"dit"}  # only the DiT is on the device while it samples
+    assert moves == ["+t5", "-t5", "+clip", "-clip", "+vae", "-vae", "+wav2vec", "-wav2vec", "+dit", "-dit",
+                     "+vae", "-vae"]
+    assert off.info["offload"] is True and off.info["frames"] == 9 and off.info["latent_frames"] == 3
