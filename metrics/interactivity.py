@@ -252,7 +252,8 @@ class Interactivity(Metric):
         self.min_visible_fraction = float(min_visible_fraction)
 
     def params(self) -> dict[str, Any]:
-        common = {"mode": self.mode, "ref_size": REF_SIZE, "fps_ref": FPS_REF}
+        # the tracker's ROIs follow each face's image motion since version 2.0 (faces.follow)
+        common = {"mode": self.mode, "ref_size": REF_SIZE, "fps_ref": FPS_REF, "tracker_roi": "follow-image"}
         if self.mode == "paper":
             return {**common, "segments": "speaking_raw as decimal seconds, closed intervals, t = index / fps",
                     "crop": "shared M = max(224, largest square box side)", "ema": PAPER_EMA,
