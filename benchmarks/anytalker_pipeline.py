@@ -84,7 +84,8 @@ def step_benchmark(args, dev: torch.device) -> dict:
     with torch.device(dev):
         dit = at.AnyTalkerDiT(cfg).to(dtype).eval().requires_grad_(False)
     n_params = sum(p.numel() for p in dit.parameters())
-    weights_gib = _peak(dev)
+    # what the weights occupy once cast (the peak so far also counts the float32 construction)
+    weights_gib = round(torch.cuda.memory_allocated(dev) / 2**30, 2) if dev.type == "cuda" else None
     f = latent_frames(args.frames)
     lat_h, lat_w = args.height // 8, args.width // 8
     g = torch.Generator(device=dev).manual_seed(1)
