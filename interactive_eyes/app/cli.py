@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "methods": "interactive_eyes.app.cmd_run:methods",
     "run": "interactive_eyes.app.cmd_run:run",
     "leaderboard": "interactive_eyes.app.cmd_leaderboard:leaderboard",
+    "manifest": "interactive_eyes.app.cmd_manifest:manifest",
     "score": "interactive_eyes.app.cmd_score:score",
     "validate": "interactive_eyes.app.cmd_score:validate",
     "stats": "interactive_eyes.app.cmd_stats:stats",

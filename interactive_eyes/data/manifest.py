@@ -90,6 +90,7 @@ class Benchmark:
     source: dict[str, Any]
     path: str | None
     sha256: str
+    protocol: str | None = None  # "single" | "interactive" | None (= interactive); docs/own_data.md
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -227,6 +228,7 @@ def parse(data: Any, *, source: str = "<manifest>", sha256: str | None = None) -
         source=dict(data.get("source") or {}),
         path=None if source.startswith("<") else source,
         sha256=digest,
+        protocol=data.get("protocol"),
     )
 
 

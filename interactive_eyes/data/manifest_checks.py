@@ -41,6 +41,9 @@ MAX_SOURCE_TIME = 1e6
 SAMPLE_RATE_RANGE = (1000, 768_000)
 MAX_CHANNELS = 256
 MAX_ID_LENGTH = 200
+# How `score` treats the benchmark by default (docs/own_data.md): "single" = the paper's single-person
+# Table 1 (Sync-C/D, identity, FID/FVD vs the ground truth), "interactive" = every metric (InteractiveEyes).
+PROTOCOLS = ("single", "interactive")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -233,6 +236,9 @@ def check(data: Any, schema: str, version: int) -> None:
     if problem:
         raise Invalid("name", problem)
     _optional(data, "description", str, "description", "a string")
+    if data.get("protocol") is not None and data["protocol"] not in PROTOCOLS:
+        raise Invalid("protocol", f"must be one of {', '.join(map(repr, PROTOCOLS))} or null, "
+                                  f"got {got(data['protocol'])}")
     _check_source(data.get("source"))
     clips = data.get("clips")
     if not isinstance(clips, list) or not clips:
@@ -292,6 +298,7 @@ def _check_source(src: Any) -> None:
     for key in ("repository", "commit", "folder", "annotation_format"):
         _optional(src, key, str, f"source.{key}", "a string")
     _path(src, "annotation_file", "source.annotation_file", required=False)
+    _optional(src, "segments", dict, "source.segments", "an object (where the speaking segments come from)")
     _sha256(src, "annotation_sha256", "source.annotation_sha256")
 
 
@@ -303,6 +310,7 @@ def _check_clip(c: dict, where: str) -> None:
     _optional(c, "prompt", str, f"{where}: prompt", "a string")
     _optional(c, "prompt_is_generic", bool, f"{where}: prompt_is_generic", "true/false")
     _path(c, "video", f"{where}: video", required=False)
+    _sha256(c, "video_sha256", f"{where}: video_sha256")
     ref = c.get("reference")
     if ref is not None:
         if not isinstance(ref, dict):
