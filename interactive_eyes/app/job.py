@@ -104,9 +104,14 @@ class ScoreJob:
         from interactive_eyes.metrics.base import ClipResult
 
         todo = []
+        decided = engine.run_decisions(self.generated_dir)  # clips `ie-bench run` did not generate
         for cid, plan in self.plans.items():
             plan.info = None
             if plan.video is None:
+                if cid in decided and plan.problem and plan.problem.endswith(": missing file"):
+                    plan.problem = decided[cid]["reason"]
+                    for m in self.by_name.values():
+                        self._record_not_generated(cid, m, decided[cid])
                 self._strict_stop(cid, None, plan.problem)
                 continue
             checked = check_video(plan.video, plan.clip, require_audio=not self.options.allow_silent)
@@ -170,6 +175,17 @@ class ScoreJob:
         self.records[(cid, m.name)] = rec
         if rec["status"] != "ok":
             self._strict_stop(cid, m.name, rec.get("reason"))
+
+    def _record_not_generated(self, cid: str, m, decided: dict) -> None:
+        """A clip the run declined or failed: one keyless record per metric with the run's status
+        (``unsupported`` / ``not_generated``) and reason, written once per reason."""
+        rec = {"clip": cid, "metric": m.name, "metric_version": m.version, "status": decided["status"],
+               "reason": decided["reason"], "value": None, "per_person": None, "details": {"run_method": decided["method"]},
+               "video": None, "video_sha256": None, "cache_key": None, "seconds": 0.0}
+        if (cid, m.name, rec["reason"]) not in self.keyless:
+            self.store.append(rec)
+            self.keyless.add((cid, m.name, rec["reason"]))
+        self.records[(cid, m.name)] = rec
 
     def _strict_stop(self, cid: str, metric: str | None, reason: str | None) -> None:
         if self.strict:

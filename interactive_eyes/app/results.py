@@ -53,7 +53,10 @@ def aggregate_metric(metric, clip_ids: list[str], records: dict, plans: dict, ou
         elif rec["status"] == "ok" and (rec.get("value") is not None or metric.set_level):
             ok.append(rec)
         else:
-            failed.append({"clip": cid, "reason": rec.get("reason") or rec["status"]})
+            f = {"clip": cid, "reason": rec.get("reason") or rec["status"]}
+            if rec["status"] not in ("failed", "ok"):  # e.g. "unsupported": the method declined the clip (run.json)
+                f["status"] = rec["status"]
+            failed.append(f)
     entry: dict[str, Any] = {
         "higher_is_better": metric.higher_is_better,
         "version": metric.version,
@@ -147,6 +150,9 @@ def build_results(
                       "manifest": benchmark.path},
         "generated_dir": str(generated_dir),
         "method": (method or {}).get("method") if isinstance(method, dict) else None,
+        # "composite": a single-person method run per person and pasted back (spec §5.6)
+        "mode": (method or {}).get("mode") if isinstance(method, dict) else None,
+        "base_method": (method or {}).get("base_method") if isinstance(method, dict) else None,
         "run": method,
         "partial": partial,
         "clips": clip_ids,
@@ -222,9 +228,9 @@ def format_table(results: dict) -> str:
     for name, m in results["metrics"].items():
         if not m.get("carried_forward"):
             for f in m["failures"]:
-                failed.setdefault((f["clip"], f["reason"]), []).append(name)
-    for (clip, reason), names in failed.items():
-        lines.append(f"failed {clip} ({', '.join(names)}): {reason}")
+                failed.setdefault((f["clip"], f["reason"], f.get("status", "failed")), []).append(name)
+    for (clip, reason, status), names in failed.items():
+        lines.append(f"{status} {clip} ({', '.join(names)}): {reason}")
     if results.get("partial"):
         lines.append("(partial run: --clips/--limit)")
     if results.get("problems"):
