@@ -58,6 +58,11 @@ def main(argv=None) -> int:
             for f in frames:
                 tr.update(f)
 
+    def track_held():
+        with FaceTracker(clip.n_people, roi_follow="hold") as tr:
+            for f in frames:
+                tr.update(f)
+
     def camera():
         from interactive_eyes.faces.camera import CameraMotion
 
@@ -102,7 +107,7 @@ def main(argv=None) -> int:
     print(f"video: {args.video} ({info.width}x{info.height}, {info.fps:g} fps, {n} frames, {clip.n_people} people)")
     print(f"cpus: {cpus}, usable by this process: {affinity}; python {sys.version.split()[0]}")
     rows = [("decode (PyAV, rgb24)", decode), ("camera motion (faces.camera)", camera),
-            ("face tracker + 478-pt landmarks", track),
+            ("face tracker + 478-pt landmarks", track), ("  the same, held ROIs (version 1)", track_held),
             ("whole interactivity pipeline", pipeline), ("decode thread + tracker", prefetched)]
     for label, fn in rows:
         fps = _median_fps(fn, n, args.repeats)

@@ -25,13 +25,13 @@ import math
 import numpy as np
 
 MARGIN = 0.15  # face sides added around the face box for the features' search
-MAX_FEATURES = 80
+MAX_FEATURES = 50
 QUALITY = 0.01
 MIN_DISTANCE = 4
 MIN_INLIERS = 10
 RANSAC_PX = 0.5
-LK_WINDOW = (15, 15)
-LK_LEVELS = 2
+LK_WINDOW = (13, 13)
+LK_LEVELS = 1
 
 
 class FaceFollower:
