@@ -69,11 +69,15 @@ def test_detections_equal_the_reference_detector(weights_file, scale, conf_th):
     img = _image()
     theirs = ref.detect_faces(img, conf_th=conf_th, scales=[scale])
     mine = ours.detect(img, conf_th=conf_th, scale=scale)
-    assert len(theirs) > 0, "the test needs some detections to compare"
+    # the seeded random net gives 31 / 38 / 120 reference detections for the three cases: enough
+    # boxes (scores spread over 0.5..0.998) that the comparison below means something
+    assert len(theirs) >= 30, "the test needs detections to compare"
     assert mine.shape == theirs.shape
     order_t = np.lexsort(theirs.T[::-1])
     order_m = np.lexsort(mine.T[::-1])
-    np.testing.assert_allclose(mine[order_m], theirs[order_t], rtol=1e-4, atol=1e-2)
+    # measured: scores identical, coordinates (up to ~1280 px) within one float32 ulp (1.2e-4 at
+    # 1024..2048, i.e. 1e-7 relative): 1e-6 relative is what the comparison achieves, with margin
+    np.testing.assert_allclose(mine[order_m], theirs[order_t], rtol=1e-6, atol=1e-6)
 
 
 def _synthetic_detections(n_frames=160, seed=0):
