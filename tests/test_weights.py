@@ -387,3 +387,23 @@ def test_corrupt_download_of_an_unhashed_entry_is_deleted(home):
     with pytest.raises(W.WeightsError, match=r"not a valid torch file: neither a torch zip archive nor a pickle"):
         W.fetch("wan21_fun_inp_vae", transport=FakeTransport(data=b"<html>rate limited</html>"), progress=False)
     assert not W.WEIGHTS["wan21_fun_inp_vae"].cache_path().exists()
+
+
+def test_a_truncated_arcface_makes_identity_unavailable_with_one_line_not_a_crash(home, tmp_path):
+    """The issue's case: a truncated w600k_r50.onnx (unconfirmed pin) used to warn and then crash
+    every score inside onnxruntime (InvalidProtobuf). Now the metric reports itself unavailable."""
+    pytest.importorskip("onnxruntime")
+    from interactive_eyes.metrics.identity import IdentitySimilarity
+
+    good = _tiny_onnx(tmp_path / "good.onnx")
+    bad = tmp_path / "w600k_r50.onnx"
+    bad.write_bytes(good[:100])
+    reason = IdentitySimilarity(backend="arcface", weights_path=str(bad)).unavailable()
+    import onnx
+
+    graph_len = len(onnx.load_from_string(good).graph.SerializeToString())  # from onnx itself
+    pins = W.verify("arcface_w600k_r50", path=bad).detail.split("; ", 1)[1]  # the size/sha256 notes
+    assert reason == (f"identity (arcface): {bad}: 'arcface_w600k_r50' is unusable (not a valid ONNX file: "
+                      f"truncated: field 7 at byte 2 needs {graph_len} bytes, 95 left (file is 100 bytes); {pins}); "
+                      f"point $IE_BENCH_WEIGHT_ARCFACE_W600K_R50 at a good copy")
+    assert "\n" not in reason
