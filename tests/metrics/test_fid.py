@@ -94,6 +94,7 @@ def _score(metric: FID, clips: list[list[np.ndarray]]) -> list[ClipResult]:
     return results
 
 
+@pytest.mark.slow  # 2 x 80 frames through the random Inception, here and in pytorch-fid: ~40 s on 2 cores
 def test_fid_equals_pytorch_fid_on_the_same_pngs(registered, tmp_path):
     """Parity: ie-bench FID over frames == calculate_fid_given_paths on the frames as PNG.
 
@@ -118,6 +119,7 @@ def test_fid_equals_pytorch_fid_on_the_same_pngs(registered, tmp_path):
     assert res.details["frechet"]["method"] == "sqrtm"
 
 
+@pytest.mark.slow  # the full 2048-d Inception on 6 frames, twice: ~30 s on 2 cores
 def test_2048d_features_equal_pytorch_fid_activations(registered, tmp_path):
     from pytorch_fid.fid_score import get_activations
 
