@@ -13,6 +13,8 @@ METRICS = Registry(
         "sync": "interactive_eyes.metrics.sync:SyncC",
         "fid": "interactive_eyes.metrics.fid:FID",
         "fvd": "interactive_eyes.metrics.fvd:FVD",
+        "kid": "interactive_eyes.metrics.kid:KID",
+        "kvd": "interactive_eyes.metrics.kvd:KVD",
         "identity": "interactive_eyes.metrics.identity:IdentitySimilarity",
     },
 )

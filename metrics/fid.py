@@ -161,7 +161,10 @@ class FID(RegistryWeights, Metric):
 
     def _flush(self, state: dict) -> None:
         if state["pending"]:
-            state["stats"].update(self.features(state["pending"]))
+            feats = self.features(state["pending"])
+            state["stats"].update(feats)
+            if "features" in state:  # KID, and reference sets that keep features (float32, see kid.py)
+                state["features"].append(np.asarray(feats, dtype=np.float32))
             state["pending"] = []
 
     def finish(self, state: dict) -> ClipResult:
@@ -197,22 +200,32 @@ class FID(RegistryWeights, Metric):
         """Statistics of a folder of videos and/or images (or one file), with this run's
         extractor and frame policy: every image is one sample; video frames follow
         ``frame_stride``."""
-        from interactive_eyes.stats.reference import iter_media_frames, reference_files
+        return self.compute_reference_set(source, progress, features=False).stats
+
+    def compute_reference_set(self, source: str | Path, progress: bool = True, features: bool = True):
+        """``ReferenceSet``: the statistics and, with ``features``, every sample's float32 feature
+        row (in file order, then frame order) for KID."""
+        from interactive_eyes.stats.reference import ReferenceSet, iter_media_frames, reference_files
 
         files = reference_files(source)
         total = GaussianStats(self.dims)
-        bar = _bar(progress, len(files), "fid reference")
+        rows: list[np.ndarray] = []
+        bar = _bar(progress, len(files), f"{self.name} reference")
         for path in files:
             state = self.start(None)
+            if features:
+                state["features"] = []
             for index, time, rgb in iter_media_frames(path):
                 self.update(state, FrameData(index=index, time=time, rgb=rgb))
             self._flush(state)
             total.merge(state["stats"])
+            rows.extend(state.get("features", []))
             if bar is not None:
                 bar.update(1)
         if bar is not None:
             bar.close()
-        return total
+        feats = (np.concatenate(rows) if rows else np.zeros((0, self.dims), np.float32)) if features else None
+        return ReferenceSet(total, feats)
 
     def load_reference(self, source: str | Path, progress: bool = True) -> dict[str, np.ndarray]:
         """Reference statistics from an ``.npz`` (provenance checked) or computed from media."""

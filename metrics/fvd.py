@@ -143,7 +143,10 @@ class FVD(RegistryWeights, Metric):
 
     def _flush(self, state: dict) -> None:
         if state["clips"]:
-            state["stats"].update(self.features(state["clips"]))
+            feats = self.features(state["clips"])
+            state["stats"].update(feats)
+            if "features" in state:  # KVD, and reference sets that keep features (float32, see kvd.py)
+                state["features"].append(np.asarray(feats, dtype=np.float32))
             state["clips"] = []
 
     def finish(self, state: dict) -> ClipResult:
@@ -178,18 +181,26 @@ class FVD(RegistryWeights, Metric):
 
     def compute_reference(self, source: str | Path, progress: bool = True) -> GaussianStats:
         """Statistics of the clips of a folder of videos (or one video), with this run's protocol."""
-        from interactive_eyes.stats.reference import iter_media_frames, reference_files
+        return self.compute_reference_set(source, progress, features=False).stats
+
+    def compute_reference_set(self, source: str | Path, progress: bool = True, features: bool = True):
+        """``ReferenceSet``: the statistics and, with ``features``, every clip's float32 feature
+        row (in file order, then clip order) for KVD."""
+        from interactive_eyes.stats.reference import ReferenceSet, iter_media_frames, reference_files
 
         files = reference_files(source, images=False)
         total = GaussianStats(FEATURE_DIM)
+        rows: list[np.ndarray] = []
         bar = None
         if progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=len(files), desc="fvd reference", unit="video", leave=False)
+            bar = tqdm(total=len(files), desc=f"{self.name} reference", unit="video", leave=False)
         n_short = 0
         for path in files:
             state = self.start(None)
+            if features:
+                state["features"] = []
             for index, time, rgb in iter_media_frames(path):
                 self.update(state, FrameData(index=index, time=time, rgb=rgb))
                 if state["capped"]:
@@ -197,14 +208,16 @@ class FVD(RegistryWeights, Metric):
             self._flush(state)
             n_short += state["stats"].count == 0
             total.merge(state["stats"])
+            rows.extend(state.get("features", []))
             if bar is not None:
                 bar.update(1)
         if bar is not None:
             bar.close()
         if n_short:
-            log.warning("fvd reference %s: %d of %d videos shorter than %d frames were skipped",
-                        source, n_short, len(files), self.clip_len)
-        return total
+            log.warning("%s reference %s: %d of %d videos shorter than %d frames were skipped",
+                        self.name, source, n_short, len(files), self.clip_len)
+        feats = (np.concatenate(rows) if rows else np.zeros((0, FEATURE_DIM), np.float32)) if features else None
+        return ReferenceSet(total, feats)
 
     def load_reference(self, source: str | Path, progress: bool = True) -> dict[str, np.ndarray]:
         from interactive_eyes.stats.reference import STATS_EXTENSION, load_reference

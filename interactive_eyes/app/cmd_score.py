@@ -37,6 +37,15 @@ def _load_benchmark(manifest):
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="Worker processes (clips in parallel).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where clips are computed: this machine, or the actors of a Ray cluster (pip install "
+                   "'ie-bench[ray]'; docs/scale_out.md). Results do not depend on it.")
+@click.option("--ray-address", help="Ray cluster to join: auto or HOST:PORT (default: start a local Ray for the run).")
+@click.option("--ship-videos", is_flag=True,
+              help="Ray: send each video to its worker through the object store (default: workers read the "
+                   "path, which they must see on a shared file system).")
+@click.option("--devices", help="One worker per device, each pinned through CUDA_VISIBLE_DEVICES, e.g. "
+                                "cuda:0,cuda:1 (replaces --device and --workers).")
 @click.option("--clips", help="Comma-separated clip ids (marks the run partial).")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N clips (marks the run partial).")
 @click.option("--interactivity-mode", type=click.Choice(["corrected", "paper"]), default=None,
@@ -46,7 +55,7 @@ def _load_benchmark(manifest):
 @click.option("--landmarks", "landmark_backend", default="mediapipe", show_default=True,
               help="Landmark backend for face-based metrics.")
 @click.option("--reference", "references", multiple=True, type=click.Path(exists=True),
-              help="Reference set for FID/FVD: a folder of real videos/images (both), or a statistics .npz from "
+              help="Reference set for FID/FVD/KID/KVD: a folder of real videos/images (both), or a statistics .npz from "
                    "`ie-bench stats` (the metric it was made for). Repeatable.")
 @click.option("--option", "extra", multiple=True, metavar="METRIC.KEY=VALUE",
               help="Any metric constructor option, e.g. --option fid.frame_stride=5 (repeatable).")
@@ -54,10 +63,15 @@ def _load_benchmark(manifest):
 @click.option("--overwrite", is_flag=True, help="Recompute everything instead of resuming.")
 @click.option("--strict", is_flag=True, help="Stop at the first problem (a requested metric that cannot run, a "
                                              "missing or failed clip) with exit 1 instead of scoring the others.")
+@click.option("--protocol", type=click.Choice(["single", "interactive"]), default=None,
+              help="single: the paper's single-person protocol (Sync-C/D on the video's audio, identity, FID/FVD vs "
+                   "the manifest's ground-truth videos); default: the manifest's, else interactive (docs/own_data.md).")
 @offline_option
 @click.option("--json", "as_json", is_flag=True, help="Print results.json instead of the table.")
-def score(generated_dir, metrics, root, manifest, out, device, workers, clips, limit, interactivity_mode,
-          sync_star_mode, landmark_backend, references, extra, allow_silent, overwrite, strict, offline, as_json):
+def score(generated_dir, metrics, root, manifest, out, device, workers, executor, ray_address, ship_videos, devices,
+          clips, limit, interactivity_mode,
+          sync_star_mode, landmark_backend, references, extra, allow_silent, overwrite, strict, protocol, offline,
+          as_json):
     """Score a folder of <clip_id>.mp4 videos; resumes unless --overwrite.
 
     A clip whose file is missing, unreadable, corrupt, of the wrong length (more than one frame
@@ -67,7 +81,7 @@ def score(generated_dir, metrics, root, manifest, out, device, workers, clips, l
     import json
 
     from interactive_eyes.app.engine import EngineOptions
-    from interactive_eyes.app.engine import score as run_score
+    from interactive_eyes.app.protocol import score as run_score
     from interactive_eyes.app.results import format_table
 
     metric_options: dict[str, dict] = {}
@@ -77,7 +91,7 @@ def score(generated_dir, metrics, root, manifest, out, device, workers, clips, l
         metric_options.setdefault("sync", {})["sync_star_mode"] = sync_star_mode
     ref_by_metric: dict[str, str] = {}
     for ref in references:
-        for name in ("fid", "fvd"):
+        for name in ("fid", "fvd", "kid", "kvd"):  # kid/kvd read the features of fid/fvd statistics files
             if ref.endswith(".npz"):
                 import numpy as np
 
@@ -87,7 +101,7 @@ def score(generated_dir, metrics, root, manifest, out, device, workers, clips, l
                 except Exception as exc:
                     raise click.BadParameter(f"{ref}: not a readable statistics file ({exc})",
                                              param_hint="--reference") from None
-                if meta_metric not in (None, name):
+                if meta_metric not in (None, {"kid": "fid", "kvd": "fvd"}.get(name, name)):
                     continue
             ref_by_metric.setdefault(name, ref)
     for item in extra:
@@ -100,6 +114,14 @@ def score(generated_dir, metrics, root, manifest, out, device, workers, clips, l
         except json.JSONDecodeError:
             parsed = value
         metric_options.setdefault(metric, {})[opt] = parsed
+    from interactive_eyes.app.executors import make_executor, parse_devices
+
+    with exits():  # a bad combination is a usage error (2), a device that is not here exit 3
+        device_list = parse_devices(devices)
+        if device_list:  # the workers' devices decide; the run records their kind
+            device = "cuda" if any(d.startswith("cuda") for d in device_list) else "cpu"
+        runner = make_executor(executor, workers=workers, devices=device_list, ray_address=ray_address,
+                               ship_videos=ship_videos)
     options = EngineOptions(device=device, landmark_backend=landmark_backend, metric_options=metric_options,
                             allow_silent=allow_silent, references=ref_by_metric)
     bench = _load_benchmark(manifest)
@@ -112,10 +134,12 @@ def score(generated_dir, metrics, root, manifest, out, device, workers, clips, l
             metrics=_csv(metrics),
             options=options,
             workers=workers,
+            executor=runner,
             clips=_csv(clips),
             limit=limit,
             overwrite=overwrite,
             strict=strict,
+            protocol=protocol,
         )
     if as_json:
         click.echo(json.dumps(results, indent=2))

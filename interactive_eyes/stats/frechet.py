@@ -249,13 +249,19 @@ class GaussianStats:
 
     # -- files -----------------------------------------------------------------------------
 
-    def save(self, path: str | os.PathLike, **meta: str) -> Path:
+    def save(self, path: str | os.PathLike, extra: dict[str, np.ndarray] | None = None, **meta: str) -> Path:
         """Write an ``.npz`` with the statistics, ``mu``/``sigma`` (pytorch-fid's ``--save-stats``
         keys, so the file also works with ``python -m pytorch_fid``) and string metadata
-        (extractor, weights sha256, frame policy…). Written to a temp file, then renamed."""
+        (extractor, weights sha256, frame policy…). Written to a temp file, then renamed.
+        ``extra``: further arrays stored under their own names (e.g. the per-sample
+        ``features`` KID/KVD need)."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, Any] = dict(self.to_arrays())
+        for k, v in (extra or {}).items():
+            if k in arrays or k in ("mu", "sigma") or k.startswith("meta_"):
+                raise ValueError(f"extra array name {k!r} is reserved")
+            arrays[k] = np.asarray(v)
         if self.count >= 2:
             arrays["mu"] = self.mean
             arrays["sigma"] = self.cov

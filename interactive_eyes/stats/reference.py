@@ -10,6 +10,7 @@ protocol is refused instead of silently compared.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -74,18 +75,58 @@ def iter_media_frames(path: str | os.PathLike) -> Iterator[tuple[int, float, np.
         yield fr.index, fr.time, fr.rgb
 
 
-def save_reference(stats: GaussianStats, path: str | os.PathLike, meta: dict[str, str]) -> Path:
-    """Write reference statistics with their provenance (see ``GaussianStats.save``)."""
-    return stats.save(path, **{k: str(v) for k, v in meta.items()})
+@dataclass
+class ReferenceSet:
+    """A reference set's statistics and, for the kernel distances (KID/KVD), its per-sample
+    features: float32 (N, dim) rows in file order, then frame/clip order (None when not kept)."""
+
+    stats: GaussianStats
+    features: np.ndarray | None = None
+
+    @property
+    def count(self) -> int:
+        return self.stats.count
 
 
-def load_reference(path: str | os.PathLike, expect: dict[str, str]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+FEATURES_KEY = "features"
+# What a statistics file records about its features (meta ``features``): the dtype, and that there
+# is one row per sample. float32 is what the networks output, so nothing is rounded away.
+FEATURES_META = "float32, one row per sample"
+
+
+def save_reference(stats: GaussianStats, path: str | os.PathLike, meta: dict[str, str],
+                   features: np.ndarray | None = None) -> Path:
+    """Write reference statistics with their provenance (see ``GaussianStats.save``); with
+    ``features`` also every sample's feature row (KID/KVD), recorded as ``meta_features``."""
+    meta = {k: str(v) for k, v in meta.items()}
+    extra = None
+    if features is not None:
+        f = np.asarray(features, dtype=np.float32)
+        if f.ndim != 2 or f.shape != (stats.count, stats.dim):
+            raise ValueError(f"features {f.shape} do not match the statistics ({stats.count}, {stats.dim})")
+        extra = {FEATURES_KEY: f}
+        meta["features"] = FEATURES_META
+    return stats.save(path, extra=extra, **meta)
+
+
+def no_features_reason(metric: str, family: str) -> str:
+    """The one-line reason a statistics file cannot serve a kernel distance."""
+    return (f"holds no per-sample features, which {metric} needs (written before KID/KVD support, "
+            f"with --no-features, or by pytorch-fid); recompute it with "
+            f"`ie-bench stats REF -o FILE.npz --metric {family}`, or pass the reference folder")
+
+
+def load_reference(path: str | os.PathLike, expect: dict[str, str], *,
+                   features: bool = False) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Read an ``.npz`` of reference statistics and check its provenance against ``expect``.
 
     Returns (arrays, metadata): the arrays are ``GaussianStats.to_arrays()`` plus ``mu``/``sigma``
     when the file has full statistics, or only ``mu``/``sigma`` (and no metadata) for a plain
     pytorch-fid ``--save-stats`` file, which is accepted with ``meta["provenance"] = "unverified"``
-    as long as its feature size matches ``expect["dims"]``.
+    as long as its feature size matches ``expect["dims"]``. With ``features`` (KID/KVD) the
+    arrays also hold the file's ``features`` rows, and a file without them is a ``ReferenceError``
+    (raised by the caller with its own metric name through ``no_features_reason``: here the
+    key is simply absent).
     """
     p = Path(path)
     if not p.is_file():
@@ -108,6 +149,14 @@ def load_reference(path: str | os.PathLike, expect: dict[str, str]) -> tuple[dic
         if str(have) != str(want):
             raise ReferenceError(p, f"statistics were computed with {key}={have}, this run uses {want}")
     arrays = stats.to_arrays()
+    if features:
+        with np.load(p, allow_pickle=False) as z:
+            if FEATURES_KEY in z.files:
+                f = np.asarray(z[FEATURES_KEY])
+                if f.ndim != 2 or f.shape != (stats.count, stats.dim):
+                    raise ReferenceError(p, f"features array {f.shape} does not match the statistics "
+                                            f"({stats.count}, {stats.dim})")
+                arrays[FEATURES_KEY] = f
     return arrays, meta
 
 
