@@ -44,13 +44,28 @@ def _parse_param(text: str) -> tuple[str, object]:
               help="Single-person method on multi-person clips: run per person on crops, paste back (labelled '<method>+composite').")
 @click.option("--overwrite", is_flag=True, help="Regenerate clips that are already done; replace a run of another configuration.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where clips are generated: this process, or Ray actors (every node must see --out; docs/scale_out.md).")
+@click.option("--ray-address", help="Ray cluster to join: auto or HOST:PORT (default: start a local Ray for the run).")
+@click.option("--devices", help="One worker per device, each pinned through CUDA_VISIBLE_DEVICES, e.g. cuda:0,cuda:1.")
 def run(method_name, out_dir, clips, limit, seed, root, manifest, reference_frames, param_items, method_config,
-        composite, overwrite, quiet):
+        composite, overwrite, quiet, executor, ray_address, devices):
     """Generate the benchmark's clips with METHOD into OUT (resumable: rerun to continue)."""
     from interactive_eyes.app.run import FolderLocked, MethodNotConfigured, RunError, run_method
     from interactive_eyes.data.manifest import ManifestError
     from interactive_eyes.registry import UnknownNameError
 
+    from interactive_eyes.app.errors import EnvironmentFailure
+    from interactive_eyes.app.executors import make_executor, parse_devices
+
+    try:
+        device_list = parse_devices(devices)
+        runner = (make_executor(executor, devices=device_list, ray_address=ray_address)
+                  if executor == "ray" or device_list else None)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except EnvironmentFailure as exc:  # a device that is not here
+        raise EnvironmentProblem(str(exc)) from None
     params = dict(_parse_param(p) for p in param_items)
     clip_ids = [c.strip() for c in clips.split(",") if c.strip()] if clips else None
     out_dir = out_dir or f"runs/{method_name}{'+composite' if composite else ''}"
@@ -69,8 +84,11 @@ def run(method_name, out_dir, clips, limit, seed, root, manifest, reference_fram
             params=params,
             method_config=method_config,
             composite=composite,
+            executor=runner,
         )
-    except (MethodNotConfigured, FolderLocked) as exc:
+    except (MethodNotConfigured, FolderLocked, EnvironmentFailure) as exc:
+        raise EnvironmentProblem(str(exc)) from None
+    except ImportError as exc:  # --executor ray without Ray installed
         raise EnvironmentProblem(str(exc)) from None
     except FileNotFoundError as exc:  # a method's prepare(): its model files are missing (environment)
         raise EnvironmentProblem(" ".join(str(exc).split())) from None

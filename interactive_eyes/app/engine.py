@@ -6,7 +6,7 @@
                                          every metric's start/update/finish
 
 Nothing decodes a video twice, nothing loads a model per clip (metric instances live for the
-whole run, one set per worker process, app/workers.py), and results are written as they
+whole run, one set per worker process or Ray actor, app/executors.py), and results are written as they
 complete: ``per_clip.jsonl`` gets one line per (clip, metric) the moment it is known,
 ``results.json`` is rewritten atomically at the end. A (clip, metric) whose cache key is already
 recorded is not recomputed, so a killed run resumes where it stopped and ends with identical
@@ -307,6 +307,7 @@ def score(
     metrics: list[str] | None = None,
     options: EngineOptions | None = None,
     workers: int = 1,
+    executor=None,
     clips: list[str] | None = None,
     limit: int | None = None,
     overwrite: bool = False,
@@ -321,7 +322,9 @@ def score(
     their reason). Resumes from ``<out>/per_clip.jsonl`` unless ``overwrite``. ``strict``: stop
     with ``StrictStop`` at the first problem that would make the exit code 1 (a requested metric
     that cannot run, a missing or failed clip). The results' ``exit_code`` and ``problems`` say
-    whether every requested (clip, metric) is ok.
+    whether every requested (clip, metric) is ok. ``executor``: where clips are computed
+    (app/executors.py: ``make_executor("ray")``, ``devices_executor([...])``); None: the local
+    executor with ``workers`` processes. Results do not depend on it.
 
     Raises ``ValueError``/``KeyError``/``FileNotFoundError`` for usage errors (bad names, options,
     folders) and ``errors.EnvironmentFailure`` (``FolderLocked``, ``DiskFull``,
@@ -338,9 +341,11 @@ def score(
         raise FileNotFoundError(f"{generated_dir}: not a folder of generated videos")
     if limit is not None and limit < 1:
         raise ValueError(f"--limit {limit}: must be a positive number of clips")
-    if workers < 1:
-        raise ValueError(f"--workers {workers}: must be at least 1")
-    require_device(options.device)
+    from interactive_eyes.app.executors import LocalExecutor
+
+    executor = executor or LocalExecutor(workers)
+    if executor.name != "ray":  # a Ray driver may have no GPU of its own: the actors check theirs
+        require_device(options.device)
     if benchmark is None or isinstance(benchmark, (str, os.PathLike)):
         benchmark = manifest_mod.load(benchmark)
     root = resolve_root(data_root, benchmark.name)
@@ -363,5 +368,5 @@ def score(
 
     with exclusive(out, LOCK_FILE, "ie-bench score"):
         job = ScoreJob(generated_dir, benchmark, root, out, options, runnable, strict)
-        return job.run(clip_ids, overwrite=overwrite, workers=workers, progress=progress, started=t_start,
+        return job.run(clip_ids, overwrite=overwrite, executor=executor, progress=progress, started=t_start,
                        skipped=skipped, references=references, partial=partial, requested=metrics)

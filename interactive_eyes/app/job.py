@@ -8,7 +8,7 @@
    fails it gets a ``failed`` record with the reason for every metric (an unreadable file has no
    content hash, so its record has ``cache_key: null`` and is written once per reason);
 2. hash each file and look every (clip, metric) up by cache key; compute the rest, one decode
-   per clip, in this process or in worker processes (app/workers.py);
+   per clip, on the run's executor (this process, worker processes, Ray actors: app/executors.py);
 3. carry forward metrics recorded earlier for the same inputs (app/metric_setup.py) and write
    results.json with the exit code (app/results.py).
 """
@@ -38,7 +38,7 @@ class ScoreJob:
     def key(self, plan: ClipPlan, metric) -> str:
         return engine.cache_key(plan.video_sha256, engine.clip_fingerprint(plan.clip), metric, self.options)
 
-    def run(self, clip_ids, *, overwrite, workers, progress, started, skipped, references, partial, requested):
+    def run(self, clip_ids, *, overwrite, executor, progress, started, skipped, references, partial, requested):
         from tqdm import tqdm
 
         from interactive_eyes.app.metric_setup import previous_metrics
@@ -64,7 +64,7 @@ class ScoreJob:
 
         bar = tqdm(total=len(todo), desc="score", unit="clip", disable=not progress or not todo, **progress_options())
         try:
-            self._compute(todo, workers, bar)
+            self._compute(todo, executor, bar)
         finally:
             bar.close()
 
@@ -79,25 +79,25 @@ class ScoreJob:
             extras=extras, references=references, partial=partial, options=self.options, started=started,
         )
 
-    def _compute(self, todo: list[ClipPlan], workers: int, bar) -> None:
-        if workers <= 1 or len(todo) <= 1:
-            for plan in todo:
-                t0 = time.perf_counter()
-                res = engine.analyze_clip(plan.video, plan.clip, [self.by_name[n] for n in plan.todo],
-                                          data_root=self.root, options=self.options, info=plan.info)
-                self._record_all(plan.clip.id, res, time.perf_counter() - t0)
-                bar.update(1)
-        else:
-            from interactive_eyes.app.workers import run_pool
-            from interactive_eyes.metrics import METRICS
+    def _compute(self, todo: list[ClipPlan], executor, bar) -> None:
+        """Every clip still to do on ``executor`` (app/executors.py); results are recorded here,
+        in the driver, as each clip completes, wherever it ran."""
+        from interactive_eyes.app.executors import score_spec
+        from interactive_eyes.metrics.base import ClipResult
 
-            def on_result(cid, res, dt):
-                self._record_all(cid, res, dt)
-                bar.update(1)
+        def on_result(i, out):
+            cid, res, dt = out
+            self._record_all(cid, res, dt)
+            bar.update(1)
 
-            targets = {n: METRICS.target(n) for n in self.by_name}
-            tasks = [(str(p.video), p.clip, p.todo, str(self.root), p.info) for p in todo]
-            run_pool(tasks, workers=workers, targets=targets, options=self.options, on_result=on_result)
+        def on_lost(i, reason):  # its worker died on every attempt: this clip fails, the run goes on
+            plan = todo[i]
+            self._record_all(plan.clip.id, {n: ClipResult.failed(n, reason) for n in plan.todo}, 0.0)
+            bar.update(1)
+
+        tasks = [(str(p.video), p.clip, p.todo, str(self.root), p.info) for p in todo]
+        executor.map(score_spec(self.by_name, self.options), tasks, on_result, on_lost,
+                     local_state={"metrics": self.by_name, "options": self.options})
 
     def _plan(self, done: dict) -> list[ClipPlan]:
         """Check every file (the shared contract) and look its results up; -> the clips to compute."""

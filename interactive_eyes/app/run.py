@@ -203,6 +203,7 @@ def run_method(
     params: dict[str, Any] | None = None,
     method_config: str | os.PathLike | None = None,
     composite: bool = False,
+    executor=None,
 ) -> dict[str, Any]:
     """Generate the selected clips of ``benchmark`` with a method; returns run.json's content.
 
@@ -216,6 +217,9 @@ def run_method(
     ``$IE_BENCH_HOME/methods.toml``; ``params`` override it). A method that is not configured
     raises ``MethodNotConfigured`` before any clip. ``composite``: run a single-person method
     per person on crops and paste the results back (spec §5.6), recorded as ``<name>+composite``.
+    ``executor``: where clips are generated (app/executors.py: ``--devices``, ``--executor ray``;
+    every worker writes into ``out_dir``, so it must see that folder); None: in this process, in
+    order. Only this process writes run.json.
     """
     from interactive_eyes.baselines import METHODS
     from interactive_eyes.baselines.base import Item
@@ -317,18 +321,34 @@ def run_method(
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(selected), desc=method.name, unit="clip", leave=False)
+        def record(clip, entry: dict) -> None:
+            if entry.pop("_reused", False):
+                doc["last_invocation"]["reused"] += 1
+            else:
+                doc["last_invocation"]["generated"] += entry["status"] == "ok"
+                entries[clip.id] = entry
+                save()
+            if bar is not None:
+                bar.set_postfix_str(f"{clip.id}: {entry['status']}")
+                bar.update(1)
+
         try:
-            for clip in selected:
-                entry = _run_clip(method, clip, out, root, reference_frames, seed, entries.get(clip.id), overwrite, Item)
-                if entry.pop("_reused", False):
-                    doc["last_invocation"]["reused"] += 1
-                else:
-                    doc["last_invocation"]["generated"] += entry["status"] == "ok"
-                    entries[clip.id] = entry
-                    save()
-                if bar is not None:
-                    bar.set_postfix_str(f"{clip.id}: {entry['status']}")
-                    bar.update(1)
+            if executor is None:
+                for clip in selected:
+                    record(clip, _run_clip(method, clip, out, root, reference_frames, seed, entries.get(clip.id),
+                                           overwrite, Item))
+            else:
+                from interactive_eyes.app.executors import run_spec
+
+                tasks = [(clip, str(out), str(root), reference_frames, seed, entries.get(clip.id), overwrite)
+                         for clip in selected]
+
+                def lost(i: int, reason: str) -> None:  # its worker died on every attempt
+                    record(selected[i], {"status": "failed", "reason": reason, "file": f"{selected[i].id}.mp4",
+                                         "finished": _now()})
+
+                executor.map(run_spec(method), tasks, lambda i, r: record(selected[i], r[1]), lost,
+                             local_state=method)
         finally:
             if bar is not None:
                 bar.close()

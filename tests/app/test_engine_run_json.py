@@ -7,48 +7,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
+from _executor_metrics import PickyMethod, write_person_audio
 from app_helpers import manifest_dict, write_clip
 
 from interactive_eyes.app import engine
 from interactive_eyes.app.run import run_method
-from interactive_eyes.baselines.base import Capabilities, Method
-
-
-class _PickyMethod(Method):
-    """Writes clip c0, declines c1 (its check), fails on c2 (its generate)."""
-
-    name = "picky"
-    version = "1"
-    capabilities = Capabilities(max_people=None, binding="none", native_fps=12, frame_rule="round(12 T)",
-                                resolution="48x64", needs_reference_frame=False)
-
-    def check(self, item):
-        return "c1 is too hard for picky" if item.clip_id == "c1" else None
-
-    def generate(self, item, out_path, *, seed):
-        if item.clip_id == "c2":
-            raise RuntimeError("CUDA out of memory (fake)")
-        write_clip(out_path, value=60)
-        return {}
 
 
 @pytest.fixture
 def run_dir(tmp_path):
-    from scipy.io import wavfile
-
     from interactive_eyes.data.manifest import parse
 
     bench = parse(manifest_dict(3))
-    root = tmp_path / "root"
-    for clip in bench.clips:
-        for p in clip.people:
-            f = root / p.audio
-            f.parent.mkdir(parents=True, exist_ok=True)
-            wavfile.write(f, 16000, np.zeros(16000, np.float32))
+    root = write_person_audio(bench, tmp_path / "root")
     out = tmp_path / "gen"
-    doc = run_method(_PickyMethod(), benchmark=bench, out_dir=out, data_root=root, progress=False)
+    doc = run_method(PickyMethod(), benchmark=bench, out_dir=out, data_root=root, progress=False)
     assert [doc["clips"][c]["status"] for c in ("c0", "c1", "c2")] == ["ok", "skipped", "failed"]
     return bench, out, tmp_path
 
