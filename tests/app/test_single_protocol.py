@@ -226,3 +226,30 @@ def test_single_protocol_refuses_two_people(test_data, tmp_path, registered):
                                   str(test_data / "interactive_eyes")])
     assert r.exit_code == 2
     assert "single-person protocol needs one person per clip; clip interact_1 has 2" in r.output
+
+
+def test_a_generated_size_other_than_the_ground_truths_is_resized_inside_the_network(registered):
+    """ie-bench hands FID's network each frame at its own size; pytorch-fid's InceptionV3 resizes
+    it (bilinear to 299x299, align_corners=False, aspect ratio not kept) — the same for a 96x128
+    generated frame and a 128x128 ground-truth frame. Checked against the network built without
+    its resize and fed the frame resized by hand."""
+    import pytorch_fid.inception as pfi
+    import torch.nn.functional as F
+
+    from interactive_eyes.metrics.fid import FID
+
+    metric = FID(dims=64)
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    mine = metric.features([frame])
+    net = metric.model
+    net.resize_input = False
+    try:
+        x = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255.0
+        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+        with torch.no_grad():
+            ref = F.adaptive_avg_pool2d(net(x)[0], (1, 1)).flatten(1).numpy()
+    finally:
+        net.resize_input = True
+    assert pfi.InceptionV3.DEFAULT_BLOCK_INDEX == 3
+    np.testing.assert_allclose(mine, ref, rtol=1e-5, atol=1e-6)
