@@ -47,9 +47,11 @@ def _score(frames, camera=True, out=None):
     return m.finish(st)
 
 
-def _case(name, which, amplitude, shake, seed=0):
+def _case(name, which, amplitude, shake, seed=0, pan=0.0, zoom_rate=0.0):
     """The face ``which`` (from the left) of photo ``name``, scaled to ~150 px, its head moving by a
-    known 2-D sinusoid of ``amplitude`` px over the still scene, the scene shaken by +-``shake`` px."""
+    known 2-D sinusoid of ``amplitude`` px over the still scene, the scene shaken by +-``shake`` px,
+    panned by ``pan`` px/frame and zoomed by ``zoom_rate`` per frame (about the face). Returns the
+    frames and the true mean head displacement in the first frame's pixels."""
     img = _photo(name)
     with FaceTracker(2 if name.startswith("2p") else 1, landmarks=None) as tr:
         boxes = sorted((b for b in tr.update(img)[0] if b is not None), key=lambda b: b.center[0])
@@ -59,8 +61,12 @@ def _case(name, which, amplitude, shake, seed=0):
     rng = np.random.default_rng(seed)
     head = [Pose(amplitude * np.sin(2 * np.pi * k / 10), 0.5 * amplitude * np.cos(2 * np.pi * k / 7)) for k in range(N)]
     cam = [Pose(*rng.uniform(-shake, shake, 2)) if shake else Pose() for _ in range(N)]
-    frames = [render_head_motion(shot, c, h, radius=1.1 * FACE_PX) for c, h in zip(cam, head)]
-    hx = np.array([[h.tx, h.ty] for h in head])
+    cam = [Pose(c.tx + pan * k, c.ty) for k, c in enumerate(cam)]
+    grow = (1.0 + zoom_rate) ** np.arange(N)
+    shots = [Shot(img, face_center=box.center, zoom=zoom * g, size=(640, 480)) for g in grow]
+    frames = [render_head_motion(s, c, h, radius=1.1 * FACE_PX * g) for s, c, h, g in zip(shots, cam, head, grow)]
+    # the head's offset is in frame px at each frame's zoom; in the first frame's px it is / grow
+    hx = np.array([[h.tx, h.ty] for h in head]) / grow[:, None]
     true_px = float(np.mean(np.linalg.norm(np.diff(hx, axis=0), axis=1)))  # every point moves with the head
     return frames, true_px
 
@@ -125,3 +131,21 @@ def test_grey_occlusion_over_the_face_changes_the_value_by_less_than_5_percent(g
     boxes = np.stack([[np.full(4, np.nan) if b[0] is None else b[0].as_array()] for b, _ in out])
     bare = ia.interactivity(lms, FPS, [[]], boxes=boxes).details["per_person"][0]["n_rejected"]
     assert (bare["glitch"], bare["gap_edge"]) == ((1, 0) if gap == 1 else (0, 1))
+
+
+@pytest.mark.parametrize("pan, zoom_rate", [(1.0, 0.0), (0.0, 0.002)])
+def test_slow_pan_and_zoom_change_the_value_by_less_than_10_percent(pan, zoom_rate):
+    """A 1 px/frame pan, or a 0.2 %/frame zoom (8 % over the clip), of a textured scene with a
+    listener moving by 2 px: compensated, the value stays that of the still camera and the truth."""
+    frames, true_px = _case("astronaut", 0, 2.0, 0.0)
+    still = _score(frames)
+    moved_frames, true_moved = _case("astronaut", 0, 2.0, 0.0, pan=pan, zoom_rate=zoom_rate)
+    moved = _score(moved_frames)
+    cam = moved.details["camera"]
+    assert cam["compensated"] and cam["n_fallback_steps"] == 0
+    assert moved.value == pytest.approx(still.value, rel=0.10)
+    scale = moved.details["per_person"]["p"]["scale"]
+    assert moved.value == pytest.approx(true_moved * scale, rel=0.06)
+    if pan:  # a pan moves the face in the frame: uncompensated, it is counted
+        raw = _score(moved_frames, camera=False)
+        assert abs(raw.value / still.value - 1) > abs(moved.value / still.value - 1)
