@@ -46,8 +46,24 @@ class DeviceProbe(MeanLuma):
         return res
 
 
+class PathProbe(MeanLuma):
+    """MeanLuma that reports the path it read the video from."""
+
+    name = "path_probe"
+
+    def start(self, ctx):
+        state = super().start(ctx)
+        state["read_from"] = str(ctx.video_path)
+        return state
+
+    def finish(self, state):
+        res = super().finish(state)
+        res.details["read_from"] = state["read_from"]
+        return res
+
+
 def register(metrics_registry) -> None:
-    for cls in (DieOnce, DeviceProbe):
+    for cls in (DieOnce, DeviceProbe, PathProbe):
         if cls.name not in metrics_registry:
             metrics_registry.register(cls.name, f"_executor_metrics:{cls.__name__}")
 

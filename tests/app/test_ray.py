@@ -1,0 +1,168 @@
+"""``--executor ray`` on a local Ray cluster (2 CPUs, loopback): the same per-clip records and
+results.json aggregates as a local run, a killed worker actor replaced and its clip retried, a
+clip that kills every actor recorded as failed after the retries, videos shipped as object refs.
+
+Ray takes ~10-15 s to start on a loaded 2-core machine, so one cluster serves the module (the
+first test starts and stops its own, as ``score --executor ray`` does without --ray-address)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from app_helpers import write_clip, write_manifest
+from click.testing import CliRunner
+
+ray = pytest.importorskip("ray")
+
+from interactive_eyes.app.cli import main  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+TESTS_APP = str(Path(__file__).parent)
+
+
+def _short_tmp() -> str:
+    """Ray's session folder: a short one of its own (removed after use), because Ray's socket
+    paths under it must stay within 107 characters, which pytest's tmp_path exceeds."""
+    return tempfile.mkdtemp(prefix="ieray")
+
+
+def _pythonpath() -> str:
+    """The actors import the test metrics (tests/app/_fake_metrics.py) like this process does."""
+    return os.pathsep.join([TESTS_APP] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
+
+
+@pytest.fixture
+def gen(tmp_path):
+    d = tmp_path / "gen"
+    d.mkdir()
+    for i in range(4):
+        write_clip(d / f"c{i}.mp4", value=30 * i + 10)
+    return d
+
+
+@pytest.fixture
+def manifest(tmp_path):
+    return write_manifest(tmp_path / "m.json", 4)
+
+
+@pytest.fixture
+def metrics(fake_metrics):
+    import _executor_metrics
+
+    from interactive_eyes.metrics import METRICS
+
+    _executor_metrics.register(METRICS)
+    return METRICS
+
+
+def _score(gen, manifest, out, *args):
+    r = CliRunner().invoke(main, ["score", str(gen), "--manifest", str(manifest), "--out", str(out), "--json", *args])
+    return r, (json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else None)
+
+
+def _records(out):
+    recs = [json.loads(x) for x in (out / "per_clip.jsonl").read_text().splitlines()]
+    return {(r["clip"], r["metric"]): {k: v for k, v in r.items() if k != "seconds"} for r in recs}
+
+
+def _aggregates(res):
+    return res["metrics"], res["exit_code"], res["problems"], res["options"]
+
+
+def test_without_an_address_a_local_ray_is_started_and_stopped(gen, manifest, metrics, tmp_path, monkeypatch):
+    assert not ray.is_initialized()
+    monkeypatch.setenv("PYTHONPATH", _pythonpath())  # the local instance's workers inherit it
+    short = _short_tmp()
+    monkeypatch.setenv("RAY_TMPDIR", short)
+    try:
+        r, res = _score(gen, manifest, tmp_path / "out", "--metrics", "mean_luma", "--executor", "ray")
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+    assert r.exit_code == 0, r.output
+    assert res["metrics"]["mean_luma"]["n_ok"] == 4
+    assert not ray.is_initialized()  # stopped after the run
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    tmp = _short_tmp()
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", _temp_dir=tmp,
+             object_store_memory=100 * 2**20, runtime_env={"env_vars": {"PYTHONPATH": _pythonpath()}},
+             logging_level="WARNING", log_to_driver=False)
+    yield
+    ray.shutdown()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_ray_gives_the_results_of_a_local_run(cluster, gen, manifest, metrics, tmp_path):
+    args = ["--metrics", "mean_luma,luma_pooled,broken"]
+    r_local, local = _score(gen, manifest, tmp_path / "local", *args)
+    r_ray, dist = _score(gen, manifest, tmp_path / "ray", *args, "--executor", "ray")
+    assert r_ray.exit_code == r_local.exit_code == 1, r_ray.output  # `broken` fails every clip, in both
+    assert _records(tmp_path / "ray") == _records(tmp_path / "local")  # values, reasons, cache keys
+    assert _aggregates(dist) == _aggregates(local)
+    assert dist["metrics"]["mean_luma"]["n_ok"] == 4 and dist["metrics"]["luma_pooled"]["value"] is not None
+    # resuming the Ray run computes nothing and still gives the same results
+    r_again, again = _score(gen, manifest, tmp_path / "ray", *args, "--executor", "ray")
+    assert _aggregates(again) == _aggregates(local)
+    assert len((tmp_path / "ray" / "per_clip.jsonl").read_text().splitlines()) == 12
+
+
+def test_clips_run_on_the_actors_not_in_the_driver(cluster, gen, manifest, metrics, tmp_path):
+    r, res = _score(gen, manifest, tmp_path / "ray", "--metrics", "device_probe", "--executor", "ray")
+    assert r.exit_code == 0, r.output
+    pids = {rec["details"]["pid"] for rec in _records(tmp_path / "ray").values()}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2  # 2 CPUs: at most two actors, each long-lived
+
+
+def test_a_killed_actor_is_replaced_and_its_clip_retried(cluster, gen, manifest, metrics, tmp_path):
+    marker = tmp_path / "deaths"
+    _, local = _score(gen, manifest, tmp_path / "local", "--metrics", "die_once,luma_pooled")
+    r, dist = _score(gen, manifest, tmp_path / "ray", "--metrics", "die_once,luma_pooled", "--executor", "ray",
+                     "--option", "die_once.die_on=c1", "--option", f"die_once.marker={marker}",
+                     "--option", "die_once.times=1")
+    assert r.exit_code == 0, r.output
+    assert marker.read_text() == "1"  # the actor died once on c1 (os._exit mid-clip); the retry scored it
+    assert _records(tmp_path / "ray") == _records(tmp_path / "local")
+    assert dist["metrics"]["die_once"] == local["metrics"]["die_once"]
+    assert dist["metrics"]["luma_pooled"]["value"] == local["metrics"]["luma_pooled"]["value"]
+
+
+def test_a_clip_that_kills_every_actor_fails_after_the_retries(cluster, gen, manifest, metrics, tmp_path):
+    marker = tmp_path / "deaths"
+    r, res = _score(gen, manifest, tmp_path / "ray", "--metrics", "die_once", "--executor", "ray",
+                    "--option", "die_once.die_on=c2", "--option", f"die_once.marker={marker}",
+                    "--option", "die_once.times=-1")
+    assert r.exit_code == 1, r.output
+    assert marker.read_text() == "3"  # DEFAULT_RETRIES = 2: three attempts in all
+    m = res["metrics"]["die_once"]
+    assert (m["n_ok"], m["n_failed"]) == (3, 1)
+    assert m["failures"] == [{"clip": "c2", "reason": "worker died 3 times on this clip (ActorDiedError)"}]
+
+
+def test_shipped_videos_give_the_same_results(cluster, gen, manifest, metrics, tmp_path):
+    args = ["--metrics", "mean_luma,luma_pooled,broken"]
+    _, local = _score(gen, manifest, tmp_path / "local", *args)
+    r, dist = _score(gen, manifest, tmp_path / "ray", *args, "--executor", "ray", "--ship-videos")
+    assert _records(tmp_path / "ray") == _records(tmp_path / "local")
+    assert _aggregates(dist) == _aggregates(local)
+    # the actors read the bytes from the object store, written to a temporary file of their own
+    _score(gen, manifest, tmp_path / "probe", "--metrics", "path_probe", "--executor", "ray", "--ship-videos")
+    read_from = {rec["details"]["read_from"] for rec in _records(tmp_path / "probe").values()}
+    assert len(read_from) == 4 and all(Path(p).parent.name.startswith("ie-bench-clip-") for p in read_from)
+    assert all(Path(p).name in {f"c{i}.mp4" for i in range(4)} for p in read_from)
+
+
+def test_ray_missing_is_an_environment_error(gen, manifest, metrics, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    r = CliRunner().invoke(main, ["score", str(gen), "--manifest", str(manifest), "--metrics", "mean_luma",
+                                  "--executor", "ray"])
+    assert r.exit_code == 3 and "--executor ray needs Ray: pip install 'ie-bench[ray]'" in r.output
