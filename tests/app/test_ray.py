@@ -166,3 +166,27 @@ def test_ray_missing_is_an_environment_error(gen, manifest, metrics, monkeypatch
     r = CliRunner().invoke(main, ["score", str(gen), "--manifest", str(manifest), "--metrics", "mean_luma",
                                   "--executor", "ray"])
     assert r.exit_code == 3 and "--executor ray needs Ray: pip install 'ie-bench[ray]'" in r.output
+
+
+def test_run_with_ray_writes_the_same_run(cluster, tmp_path):
+    """``ie-bench run --executor ray``: the actors generate into the (shared) output folder and the
+    driver alone writes run.json, with the entries of an in-process run."""
+    from _executor_metrics import PickyMethod, write_person_audio
+    from app_helpers import manifest_dict
+
+    from interactive_eyes.app.executors_ray import RayExecutor
+    from interactive_eyes.app.run import run_method
+    from interactive_eyes.data.manifest import parse
+
+    bench = parse(manifest_dict(3))
+    root = write_person_audio(bench, tmp_path / "root")
+    ref = run_method(PickyMethod(), benchmark=bench, out_dir=tmp_path / "ref", data_root=root, progress=False)
+    dist = run_method(PickyMethod(), benchmark=bench, out_dir=tmp_path / "ray", data_root=root, progress=False,
+                      executor=RayExecutor())
+
+    def entry(e):
+        return {k: v for k, v in e.items() if k not in ("started", "finished", "seconds", "info")}
+
+    assert {c: entry(e) for c, e in dist["clips"].items()} == {c: entry(e) for c, e in ref["clips"].items()}
+    assert dist["clips"]["c0"]["info"]["pid"] != os.getpid() and dist["counts"] == ref["counts"]
+    assert (tmp_path / "ray" / "c0.mp4").read_bytes() == (tmp_path / "ref" / "c0.mp4").read_bytes()
