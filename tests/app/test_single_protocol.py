@@ -197,6 +197,19 @@ def test_static_against_the_ground_truth_and_the_ground_truth_against_itself(pip
     # a still image keeps its identity: first-vs-rest cosine ~1 on the static video
     assert res["metrics"]["identity"]["value"] > 0.99
 
+    # `ie-bench stats` caches the ground truth's statistics; scoring against the file gives the same FID
+    # (the per-clip statistics of the run above are reused: same folder, same cache keys)
+    npz = base / "gt_fid.npz"
+    r = CliRunner().invoke(main, ["stats", str(base / "root" / "videos"), "-o", str(npz), "--metric", "fid",
+                                  "--dims", "64", "--frame-stride", "4"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["score", str(base / "static"), "--manifest", str(base / "th.json"), "--root",
+                                  str(base / "root"), "--out", str(base / "scored_static_2"), "--metrics", "fid",
+                                  "--reference", str(npz), *_options(registered)[:4]])
+    assert r.exit_code == 0, r.output
+    cached = json.loads((base / "scored_static_2" / "results.json").read_text())["metrics"]["fid"]
+    assert cached["value"] == pytest.approx(fid["value"], rel=1e-9) and cached["details"]["n_reference"] == 32
+
     # the ground truth scored against itself (the reference defaults to the manifest's videos)
     r, self_res = _score(base, base / "root" / "videos", registered)
     assert r.exit_code == 0, r.output
