@@ -139,6 +139,8 @@ class AnyTalkerMethod(Method):
 
     # ------------------------------------------------------------------ one clip
     def generate(self, item: Item, out_path: Path, *, seed: int) -> dict[str, Any]:
+        import hashlib
+
         import numpy as np
         from PIL import Image
 
@@ -188,6 +190,9 @@ class AnyTalkerMethod(Method):
             "fps": FPS,
             "frames": n_out,  # in the file
             "generated_frames": n_frames,  # 4n+1 (§9.2)
+            # fingerprint of the generated uint8 frames before H.264: the determinism check (the
+            # encoder's bytes are not reproducible under CPU contention, see docs/anytalker.md)
+            "frames_sha256": hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest(),
             "valid_frames": min(n_out, n_frames),
             "padded_frames": max(0, n_out - n_frames),
             "duration": n_out / FPS,

@@ -147,10 +147,26 @@ def test_same_seed_gives_identical_frames(ckpt, benchmark_run, tmp_path):
     res = _run(["--out", str(out), "--clips", "interact_11", "--root", str(benchmark_run["root"]),
                 "--reference-frames", str(benchmark_run["frames"]), "--seed", "7", *_params(ckpt)])
     assert res.exit_code == 0, res.output
-    a = _frames(benchmark_run["out"] / "interact_11.mp4")
-    b = _frames(out / "interact_11.mp4")
-    assert np.array_equal(a, b)
-    assert (out / "interact_11.mp4").read_bytes() == (benchmark_run["out"] / "interact_11.mp4").read_bytes()
+    first = json.loads((benchmark_run["out"] / "run.json").read_text())["clips"]["interact_11"]["info"]
+    again = json.loads((out / "run.json").read_text())["clips"]["interact_11"]["info"]
+    # byte-identical generated frames (sha256 of the uint8 frames before encoding)
+    assert again["frames_sha256"] == first["frames_sha256"]
+    assert again["face_boxes_xyxy"] == first["face_boxes_xyxy"]
+    # the files: libx264 with threads is not bit-reproducible under CPU contention (measured: up to 7
+    # distinct files of 8 identical encodes), so the decoded videos are compared to H.264 noise only
+    a = _frames(benchmark_run["out"] / "interact_11.mp4").astype(int)
+    b = _frames(out / "interact_11.mp4").astype(int)
+    assert a.shape == b.shape and np.abs(a - b).mean() < 1.0
+
+
+def test_generated_frames_hash_changes_with_the_seed(ckpt, benchmark_run, tmp_path):
+    out = tmp_path / "seed8"
+    res = _run(["--out", str(out), "--clips", "interact_25", "--root", str(benchmark_run["root"]),
+                "--reference-frames", str(benchmark_run["frames"]), "--seed", "8", *_params(ckpt)])
+    assert res.exit_code == 0, res.output
+    first = json.loads((benchmark_run["out"] / "run.json").read_text())["clips"]["interact_25"]["info"]
+    other = json.loads((out / "run.json").read_text())["clips"]["interact_25"]["info"]
+    assert other["frames_sha256"] != first["frames_sha256"]  # the fingerprint is not a constant
 
 
 def test_three_people_custom_manifest(ckpt, test_data, tmp_path):
