@@ -97,14 +97,6 @@ class AnyTalkerMethod(Method):
         driver calls this before the first clip, so a run without weights stops at once)."""
         self._files = _files.locate(self._params["ckpt_dir"])
 
-    def check(self, item: Item) -> str | None:
-        reason = super().check(item)
-        if reason:
-            return reason
-        if item.n_people < 1:
-            return "no people"
-        return None
-
     def _device(self):
         import torch
 
