@@ -206,7 +206,7 @@ def _native_rate(path: Path) -> int:
     return int(rate)
 
 
-def _track_record(path: Path, root: Path, rel: str, duration: float, vad_model) -> dict:
+def _track_record(path: Path, rel: str, duration: float, vad_model) -> dict:
     from interactive_eyes.data.verify import detect_speech
     from interactive_eyes.media.audio import pcm_sha256
     from interactive_eyes.media.errors import MediaError
@@ -242,6 +242,8 @@ def build_clip(video: Path, root: Path, roles: list[str], tracks: dict[str, Path
     from interactive_eyes.media.video import probe
 
     cid = video.stem
+    if len(roles) > 1 and any(f"{cid}_{r}" not in (tracks or {}) for r in roles):
+        raise BuildError(missing_tracks_message(video, roles))  # before anything is written
     info = probe(video)
     if info.duration <= 0:
         raise BuildError(f"{video}: video has no duration")
@@ -251,8 +253,6 @@ def build_clip(video: Path, root: Path, roles: list[str], tracks: dict[str, Path
     people = []
     for role in roles:
         src = (tracks or {}).get(f"{cid}_{role}")
-        if src is None and len(roles) > 1:
-            raise BuildError(missing_tracks_message(video, roles))
         if src is None:  # one person: the video's own audio is their track
             if not info.has_audio:
                 raise BuildError(f"{video}: no audio stream (a talking video needs its audio)")
@@ -261,7 +261,7 @@ def build_clip(video: Path, root: Path, roles: list[str], tracks: dict[str, Path
         else:
             rel = f"audio/{cid}_{role}{src.suffix.lower()}"
             path = _place(src, root, rel)
-        people.append({"role": role, **_track_record(path, root, rel, duration, vad_model)})
+        people.append({"role": role, **_track_record(path, rel, duration, vad_model)})
     if reference_frames is not None:
         write_first_frame(video, reference_frames / f"{cid}.png")
     return {"id": cid, "duration": duration, "video": rel_video, "video_sha256": sha256_file(video),

@@ -138,7 +138,6 @@ def _small_copy(src, dest):
 @pytest.fixture(scope="module")
 def pipeline(test_data, tmp_path_factory):
     from interactive_eyes.app.run import run_method
-    from interactive_eyes.data.build import build_manifest
 
     base = tmp_path_factory.mktemp("single")
     gt = base / "videos"

@@ -219,3 +219,17 @@ def test_a_bad_video_is_left_out_and_the_others_built(tmp_path, test_data):
     empty.mkdir()
     with pytest.raises(B.BuildError, match="no clip could be built"):  # --tracks given, none for any clip
         B.build_manifest(videos, tmp_path / "m2.json", root=tmp_path / "root2", tracks_dir=empty)
+
+
+def test_a_clip_missing_one_of_its_tracks_is_left_out_before_anything_is_written(tmp_path, test_data):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(test_data / "interactive_eyes" / "interact_11.mp4", videos)
+    tracks = tmp_path / "tracks"
+    tracks.mkdir()
+    shutil.copy(test_data / "interactive_eyes" / "audio_left" / "interact_11_left.flac", tracks)
+    with pytest.raises(B.BuildError) as err:  # the only clip is left out: nothing to build
+        B.build_manifest(videos, tmp_path / "m.json", root=tmp_path / "root", tracks_dir=tracks)
+    assert "2 people need one audio track each" in str(err.value)
+    assert "interact_11_left.wav|flac and interact_11_right.wav|flac" in str(err.value)
+    assert not any((tmp_path / "root").rglob("*.mp4"))
