@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from interactive_eyes.metrics import s3fd
+from interactive_eyes.metrics import sync_reference as sref
 from interactive_eyes.metrics import syncnet as sn
 from interactive_eyes.metrics.base import STATUS_FAILED, ClipContext, ClipResult, FrameData, Metric
 
@@ -314,6 +315,8 @@ class _State:
     s3fd_tracks: dict = field(default_factory=dict)
     s3fd_done: list = field(default_factory=list)
     error: str | None = None
+    lag_started: bool = False  # pipeline "reference"/"lag": the first frame has filled slot 0 too
+    reencoder: Any = None  # pipeline "reference": the AVI + JPEG round trip (sync_reference.py)
 
 
 class SyncC(Metric):
@@ -344,6 +347,7 @@ class SyncC(Metric):
         batch_size: int = sn.BATCH_SIZE,
         device: str | None = None,
         model: torch.nn.Module | None = None,
+        pipeline: str = "exact",
     ):
         if sync_star_mode not in SYNC_STAR_MODES:
             raise ValueError(f"sync_star_mode must be one of {', '.join(SYNC_STAR_MODES)}, not {sync_star_mode!r}")
@@ -351,6 +355,11 @@ class SyncC(Metric):
             raise ValueError(f"sync_star_weighting must be one of {', '.join(WEIGHTINGS)}, not {sync_star_weighting!r}")
         if detector not in DETECTORS:
             raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, not {detector!r}")
+        if pipeline not in sref.PIPELINES:
+            raise ValueError(f"pipeline must be one of {', '.join(sref.PIPELINES)}, not {pipeline!r}")
+        # "exact" (default): decoded frames on the exact 25 fps grid; "reference": syncnet_python's
+        # one-frame video lag and its AVI/JPEG re-encodes; "lag": the lag alone (docs/sync.md)
+        self.pipeline = pipeline
         self.sync_star_mode = sync_star_mode
         self.sync_star_weighting = sync_star_weighting
         self.detector = detector
@@ -387,6 +396,13 @@ class SyncC(Metric):
             },
             "mfcc": "python_speech_features.mfcc, int16 scale, 16 kHz mono",
         }
+        if self.pipeline != "exact":  # absent for the default, so its cache keys stay as they were
+            p["pipeline"] = {
+                "name": self.pipeline,
+                "video_lag_frames": 1,
+                "reencode": (f"mpeg4 q{sref.QSCALE} AVI, then mjpeg q{sref.QSCALE}, decoded by cv2.imdecode"
+                             if self.pipeline == "reference" else None),
+            }
         if self.detector == "s3fd":
             p["s3fd"] = {
                 "scale": s3fd.FACEDET_SCALE,
@@ -517,12 +533,22 @@ class SyncC(Metric):
 
     def _place(self, state: _State, frame: FrameData, slots: list[int]) -> None:
         """Put one source frame into its 25 fps slots and feed every track."""
+        if self.pipeline != "exact" and slots:
+            slots = sref.lagged_slots(slots, first=not state.lag_started)  # the reference's JPEG k = frame k-1
+            state.lag_started = True
         if not slots:
             return  # dropped by the 25 fps conversion (source faster than 25 fps)
-        bgr = np.ascontiguousarray(frame.rgb[..., ::-1])  # the network sees BGR (cv2.imread order)
+        if self.pipeline == "reference":
+            if state.reencoder is None:
+                state.reencoder = sref.Reencoder(frame.rgb.shape[1], frame.rgb.shape[0])
+            bgr = state.reencoder.bgr(frame.rgb)  # what cv2.imread reads from the reference's JPEG
+            rgb = bgr[..., ::-1]
+        else:
+            bgr = np.ascontiguousarray(frame.rgb[..., ::-1])  # the network sees BGR (cv2.imread order)
+            rgb = frame.rgb
         dets = None
         if state.s3fd_tracker is not None:
-            dets = state.s3fd_detector.detect(frame.rgb)
+            dets = state.s3fd_detector.detect(np.ascontiguousarray(rgb))
         for slot in slots:
             state.frames.put(slot, bgr)
             if state.s3fd_tracker is not None:
@@ -593,6 +619,7 @@ class SyncC(Metric):
             "n_slots_25fps": state.n_slots,
             "max_frames_held": state.max_frames_held,
             "detector": self.detector if not state.multi else "tracks",
+            "pipeline": self.pipeline,
             "weights_sha256": self._weights_digest(),
         }
 
