@@ -59,16 +59,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from interactive_eyes.faces.assign import GATE_BASE, GATE_MAX, GATE_PER_MISS, assign, assignment_cost  # noqa: F401
 from interactive_eyes.faces.types import FaceBox, iou
 
-# Gated assignment (re-acquisition): a face can be person k's only if
-#   |centre - last centre| / last side + |log(side / last side)|  <=  GATE_BASE + GATE_PER_MISS * missed
-# 0.6 face sides between consecutive frames is far beyond natural head motion at >= 12 fps and
-# well below the ~2-3 face sides between neighbours in a shot; a person lost for a while is
-# looked for farther away, up to GATE_MAX. The same gate rejects a tracked face that jumped.
-GATE_BASE = 0.6
-GATE_PER_MISS = 0.1
-GATE_MAX = 3.0
+# Gated assignment (re-acquisition) and the jump gate of a followed face: faces.assign.
 # One face more than people may be detected, so that one stray face cannot displace a person.
 EXTRA_FACES = 1
 # ROI hysteresis: re-place a person's ROI only when the face implies one that is shifted by more
@@ -92,7 +86,6 @@ MIN_VISIBLE_FRACTION = 0.5
 COUNT_EVERY = 24
 MAX_EXTRA_FACE_FRACTION = 0.5
 
-_UNREACHABLE = 1e6
 
 
 @dataclass
@@ -129,36 +122,6 @@ class _Person:
     found: int = 0
     roi_moves: int = 0
     follower: "object | None" = None  # follow.FaceFollower
-
-
-def assignment_cost(box: FaceBox, last: FaceBox) -> float:
-    """Centre distance in units of the last face side, plus the absolute log size ratio."""
-    side = max(last.side, 1.0)
-    (cx, cy), (px, py) = box.center, last.center
-    return math.hypot(cx - px, cy - py) / side + abs(math.log(max(box.side, 1.0) / side))
-
-
-def assign(last: list[FaceBox | None], missed: list[int], faces: list[FaceBox]) -> list[int | None]:
-    """Hungarian assignment of ``faces`` to people (their last boxes), gated; None = no face."""
-    from scipy.optimize import linear_sum_assignment
-
-    out: list[int | None] = [None] * len(last)
-    if not faces:
-        return out
-    cost = np.full((len(last), len(faces)), _UNREACHABLE)
-    for i, (box, m) in enumerate(zip(last, missed)):
-        if box is None:
-            continue
-        gate = min(GATE_BASE + GATE_PER_MISS * m, GATE_MAX)
-        for j, f in enumerate(faces):
-            c = assignment_cost(f, box)
-            if c <= gate:
-                cost[i, j] = c
-    rows, cols = linear_sum_assignment(cost)
-    for i, j in zip(rows, cols):
-        if cost[i, j] < _UNREACHABLE:
-            out[i] = int(j)
-    return out
 
 
 class FaceTracker:
