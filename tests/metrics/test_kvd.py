@@ -146,3 +146,43 @@ def test_identical_sets_give_about_zero(registered):
         other = kvd.reduce([res.stats], {"features": _run(kvd, _video(9, 96, shift=60)).stats["features"]})
     assert same.value == pytest.approx(kernel_distance(res.stats["features"], res.stats["features"]).mean, rel=1e-12)
     assert abs(same.value) < 0.1 * other.value
+
+
+def test_score_reads_fvd_and_kvd_from_one_stats_file_and_resumes(registered, tmp_path):
+    """`ie-bench stats --metric fvd` once, then `ie-bench score --reference ref.npz` reaches both
+    fvd and kvd; the per-clip features go through the engine's .npz files and the value equals
+    the kernel distance of the same features; a second run resumes with the identical value."""
+    import json
+
+    from interactive_eyes.media.video import write_video
+
+    gen, ref = tmp_path / "gen", tmp_path / "ref"
+    gen.mkdir(), ref.mkdir()
+    clips = []
+    for i in range(2):
+        write_video(gen / f"c{i}.mp4", _video(20 + i, 34), fps=25)  # 2 clips each
+        write_video(ref / f"r{i}.mp4", _video(30 + i, 50, shift=40), fps=25)  # 3 clips each
+        clips.append({"id": f"c{i}", "duration": 34 / 25,
+                      "people": [{"role": "p0", "audio": f"c{i}.wav", "speaking": [[0.0, 1.0]]}]})
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps({"schema": "ie-bench/manifest", "schema_version": 1, "name": "t", "version": "0",
+                                    "clips": clips}))
+    runner = CliRunner()
+    out = runner.invoke(main, ["stats", str(ref), "-o", str(tmp_path / "ref.npz"), "--metric", "fvd"])
+    assert out.exit_code == 0, out.output
+    argv = ["score", str(gen), "--manifest", str(manifest), "--metrics", "fvd,kvd", "--allow-silent",
+            "--reference", str(tmp_path / "ref.npz"), "--out", str(tmp_path / "out"), "--json"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the sample-size warnings of 4 vs 6 clips
+        first = runner.invoke(main, argv)
+        again = runner.invoke(main, argv)
+    assert first.exit_code == 0, first.output
+    res = json.loads(first.output[first.output.index("{"):])
+    kvd, fvd = res["metrics"]["kvd"], res["metrics"]["fvd"]
+    assert kvd["reference"]["source"] == fvd["reference"]["source"] == str(tmp_path / "ref.npz")
+    assert (kvd["n_ok"], kvd["n_samples"], kvd["details"]["n_reference"]) == (2, 4, 6)
+    feats = KVD().load_reference(gen, progress=False)["features"]  # the same clips, straight from the videos
+    assert kvd["value"] == pytest.approx(kernel_distance(feats, KVD().load_reference(ref, progress=False)["features"]).mean,
+                                         rel=1e-6)
+    assert "sample_size_warning" in kvd["details"] and fvd["value"] is not None
+    assert json.loads(again.output[again.output.index("{"):])["metrics"]["kvd"]["value"] == kvd["value"]
