@@ -25,13 +25,13 @@ OUTLIER_COLOUR = (255, 255, 255)
 
 
 def score_video(video: str | os.PathLike, clip, *, mode: str = "corrected", backend: str = "mediapipe",
-                device: str = "cpu", frame_table: bool = False):
+                device: str = "cpu", frame_table: bool = False, camera: bool = True):
     """Interactivity of one video for one manifest clip -> ``ClipResult`` (never raises for bad input:
     an unreadable video or an unscorable clip comes back as a failed result with its reason)."""
     from interactive_eyes.app.engine import EngineOptions, analyze_clip
     from interactive_eyes.metrics.interactivity import Interactivity
 
-    metric = Interactivity(mode=mode, frame_table=frame_table)
+    metric = Interactivity(mode=mode, frame_table=frame_table, camera=camera)
     # Interactivity reads no audio, so a silent video is scored here (``ie-bench score`` applies
     # the engine's own policy to generated videos without audio).
     options = EngineOptions(device=device, landmark_backend=backend, allow_silent=True)
@@ -154,10 +154,12 @@ def format_result(result, clip_id: str) -> str:
 @click.option("--backend", default="mediapipe", show_default=True,
               help="Landmark backend: mediapipe, face-alignment or insightface.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@click.option("--camera/--no-camera", default=True, show_default=True,
+              help="corrected mode: remove the camera's motion, estimated from the background.")
 @click.option("--diagnostics", "diag_dir", type=click.Path(file_okay=False),
               help="Write a per-frame CSV and an annotated MP4 into this folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
-def interactivity(video, clip_id, manifest, mode, backend, device, diag_dir, as_json):
+def interactivity(video, clip_id, manifest, mode, backend, device, camera, diag_dir, as_json):
     """Interactivity (listener eye/eyebrow motion) of one VIDEO, per person and overall."""
     from interactive_eyes.app.store import dumps
     from interactive_eyes.data.manifest import ManifestError, load
@@ -182,7 +184,8 @@ def interactivity(video, clip_id, manifest, mode, backend, device, diag_dir, as_
         raise click.BadParameter(str(exc), param_hint="--backend") from None
     with exits():  # an optional backend not installed, --device cuda without CUDA: exit 3
         require_device(device)
-        result = score_video(video, clip, mode=mode, backend=backend, device=device, frame_table=bool(diag_dir))
+        result = score_video(video, clip, mode=mode, backend=backend, device=device, frame_table=bool(diag_dir),
+                             camera=camera)
     written = {}
     if diag_dir and result.details.get("frame_table") is not None:
         written = write_diagnostics(video, result, clip, diag_dir)

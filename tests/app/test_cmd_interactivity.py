@@ -110,3 +110,20 @@ def test_interact_11(interact_11):
     assert r.exit_code == 0, r.output
     assert "clip interact_11: interactivity (corrected, mediapipe) ok" in r.output
     assert "left:" in r.output and "right:" in r.output and "at 24 fps" in r.output
+
+
+def test_camera_compensation_declines_a_full_frame_face_and_no_camera(video_and_manifest):
+    """The face fills the 480x400 frame, so the person mask leaves too little background for a camera
+    estimate: the clip is scored without compensation and says so (compensation itself:
+    tests/metrics/test_interactivity_faces.py); --no-camera switches it off."""
+    video, manifest = video_and_manifest
+    on = json.loads(invoke("interactivity", video, "--clip", "solo", "--manifest", manifest, "--json").output)
+    off = json.loads(invoke("interactivity", video, "--clip", "solo", "--manifest", manifest, "--json",
+                            "--no-camera").output)
+    cam = on["details"]["camera"]
+    assert not cam["compensated"] and cam["n_fallback_steps"] == cam["n_steps"] == 29
+    assert cam["reason"].startswith("no reliable background estimate on 29 of 29 frame steps")
+    assert on["value"] == off["value"]
+    assert off["details"]["camera"] == {"compensated": False, "reason": "camera compensation off"}
+    r = invoke("interactivity", video, "--clip", "solo", "--manifest", manifest)
+    assert "camera: not compensated (no reliable background estimate on 29 of 29" in r.output
