@@ -1,10 +1,12 @@
-"""Reference sets for set-level metrics (FID, FVD): which files, their frames, and stored statistics.
+"""Reference sets for set-level metrics (FID, FVD, KID, KVD): which files, their frames, and stored statistics.
 
 A reference set is a folder of videos and/or images (real clips fetched with
 ``ie-bench data fetch --videos``, or any other set), or an ``.npz`` of precomputed statistics
 written by ``ie-bench stats``. Statistics files carry their provenance (extractor, weights
 SHA-256, feature size, frame/clip policy) so that a reference computed with another network or
-protocol is refused instead of silently compared.
+protocol is refused instead of silently compared. By default they also hold every sample's float32
+feature row (``features``; ``ReferenceSet``), which the kernel distances KID/KVD need; a file without
+them serves FID/FVD only (``no_features_reason`` is the one-line refusal for KID/KVD).
 """
 
 from __future__ import annotations
