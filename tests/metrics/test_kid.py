@@ -191,6 +191,8 @@ def test_stats_file_with_features_serves_fid_and_kid_and_old_files_are_refused(r
     np.testing.assert_array_equal(from_file["features"], from_folder["features"])
     fid_arrays = FID(dims=64).load_reference(tmp_path / "ref.npz")  # the same file still serves FID
     assert GaussianStats.from_arrays(fid_arrays).count == 12 and "features" not in fid_arrays
+    _, meta = GaussianStats.load(tmp_path / "ref.npz")
+    assert meta["features"] == "float32, one row per sample" and meta["metric"] == "fid"
 
     out = runner.invoke(main, ["stats", str(folder), "-o", str(tmp_path / "old.npz"), "--dims", "64", "--no-features"])
     assert out.exit_code == 0 and "per-sample features" not in out.output
