@@ -181,3 +181,29 @@ def test_reencoder_is_the_reference_quality_and_default_params_are_unchanged():
     assert SyncC.version == "1"
     with pytest.raises(ValueError, match="pipeline must be one of exact, reference, lag"):
         SyncC(pipeline="jpeg")
+
+
+def test_the_real_375_frame_video_becomes_376_slots(test_data):
+    """infinitetalk_ref_video.mp4 (458 x 458, 25 fps, 375 frames) is one of the videos the lag was
+    measured on (376 JPEGs): through the metric, the reference pipeline sees 376 slots, the exact
+    default 375."""
+    path = test_data / "talking_heads" / "infinitetalk_ref_video.mp4"
+    person = Person(role="p0", audio="p0.wav", speaking=((0.0, 15.0),), listening=())
+    clip = Clip(id="infinitetalk", duration=15.0, people=(person,))
+
+    from interactive_eyes.media.video import probe
+
+    box = FaceBox(120.0, 60.0, 340.0, 330.0)
+    results = {}
+    for pipeline in ("exact", "reference"):
+        metric = SyncC(model=EnvelopeNet(), device="cpu", pipeline=pipeline, batch_size=64)
+        state = metric.start(ClipContext(clip=clip, video_path=path, info=probe(path)))
+        for f in iter_frames(path):
+            metric.update(state, FrameData(index=f.index, time=f.time, rgb=f.rgb, faces=(box,)))
+        results[pipeline] = metric.finish(state)
+    exact, ref = results["exact"], results["reference"]
+    assert exact.status == ref.status == "ok", (exact.reason, ref.reason)
+    assert (exact.details["n_source_frames"], exact.details["n_slots_25fps"], ref.details["n_slots_25fps"]) == \
+        (375, 375, 376)
+    # the audio (15 s = 375 frames) bounds the windows: min(F, floor(N/640)) - 5 for both
+    assert exact.details["n_windows"] == ref.details["n_windows"] == 370
