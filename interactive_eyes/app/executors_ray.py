@@ -69,9 +69,19 @@ def innermost(exc: BaseException) -> BaseException:
 
 
 def _brief(exc: BaseException, limit: int = 300) -> str:
+    """One line: the user's exception (``Type: message``); for a Ray error that keeps only the
+    text (ActorDiedError of a failed ``__init__``), the traceback's last line, which names it."""
+    import re
+
     from interactive_eyes.app.checks import one_line
 
-    text = one_line(exc)
+    inner = innermost(exc)
+    if type(inner).__module__.startswith("ray."):
+        lines = [ln.strip() for ln in re.sub(r"\x1b\[[0-9;]*m", "", str(inner)).splitlines() if ln.strip()]
+        text = lines[-1] if lines else type(inner).__name__
+    else:
+        text = one_line(inner)
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -161,7 +171,7 @@ class RayExecutor(Executor):
         try:
             ray.get([a.ready.remote() for a in actors])
         except ray.exceptions.RayError as exc:
-            raise EnvironmentFailure(f"ray: a worker could not start: {_brief(innermost(exc))}") from None
+            raise EnvironmentFailure(f"ray: a worker could not start: {_brief(exc)}") from None
 
     def _dispatch(self, ray, spec, tasks, actors, running, on_result, on_lost) -> None:
         queue = deque(range(len(tasks)))
@@ -186,7 +196,7 @@ class RayExecutor(Executor):
             try:
                 result = ray.get(ref)
             except ray.exceptions.RayTaskError as exc:  # the worker's own code raised: no retry
-                on_lost(i, f"worker error: {_brief(innermost(exc))}")
+                on_lost(i, f"worker error: {_brief(exc)}")
             except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
                     ray.exceptions.ObjectLostError, ray.exceptions.NodeDiedError) as exc:
                 log.warning("ray: the worker of task %d died (attempt %d): %s", i, attempts[i], _brief(exc, 160))

@@ -105,3 +105,22 @@ def write_person_audio(bench, root: Path) -> Path:
             f.parent.mkdir(parents=True, exist_ok=True)
             wavfile.write(f, 16000, np.zeros(16000, np.float32))
     return root
+
+
+def failing_setup(*args, device=None):
+    """A worker setup that cannot load its model (as on a node without the weights)."""
+    raise FileNotFoundError("/nowhere/syncnet_v2.model: weights file not found on this node")
+
+
+def echo_call(state, x):
+    return x
+
+
+def echo_setup(*args, device=None):
+    return None
+
+
+def boom_call(state, x):
+    if x == 2:
+        raise ValueError(f"task {x}: a bug in the worker's own code")
+    return x

@@ -190,3 +190,25 @@ def test_run_with_ray_writes_the_same_run(cluster, tmp_path):
     assert {c: entry(e) for c, e in dist["clips"].items()} == {c: entry(e) for c, e in ref["clips"].items()}
     assert dist["clips"]["c0"]["info"]["pid"] != os.getpid() and dist["counts"] == ref["counts"]
     assert (tmp_path / "ray" / "c0.mp4").read_bytes() == (tmp_path / "ref" / "c0.mp4").read_bytes()
+
+
+def test_a_worker_that_cannot_start_is_an_environment_error(cluster):
+    from interactive_eyes.app.errors import EnvironmentFailure
+    from interactive_eyes.app.executors import WorkerSpec
+    from interactive_eyes.app.executors_ray import RayExecutor
+
+    spec = WorkerSpec(setup="_executor_metrics:failing_setup", setup_args=(), call="_executor_metrics:echo_call")
+    got = []
+    with pytest.raises(EnvironmentFailure, match="ray: a worker could not start: FileNotFoundError: "
+                                                 "/nowhere/syncnet_v2.model: weights file not found on this node"):
+        RayExecutor().map(spec, [(1,), (2,)], lambda i, r: got.append(r), lambda i, reason: got.append(reason))
+    assert got == []
+    ok = WorkerSpec(setup="_executor_metrics:echo_setup", setup_args=(),
+                    call="_executor_metrics:echo_call")
+    RayExecutor().map(ok, [(1,), (2,), (3,)], lambda i, r: got.append((i, r)), lambda i, reason: got.append(reason))
+    assert sorted(got) == [(0, 1), (1, 2), (2, 3)]
+    # an error raised by the worker's own code is that task's failure at once (no retry)
+    got.clear()
+    boom = WorkerSpec(setup="_executor_metrics:echo_setup", setup_args=(), call="_executor_metrics:boom_call")
+    RayExecutor().map(boom, [(1,), (2,), (3,)], lambda i, r: got.append((i, r)), lambda i, reason: got.append((i, reason)))
+    assert sorted(got, key=str) == [(0, 1), (1, "worker error: ValueError: task 2: a bug in the worker's own code"), (2, 3)]
