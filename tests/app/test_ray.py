@@ -212,3 +212,67 @@ def test_a_worker_that_cannot_start_is_an_environment_error(cluster):
     boom = WorkerSpec(setup="_executor_metrics:echo_setup", setup_args=(), call="_executor_metrics:boom_call")
     RayExecutor().map(boom, [(1,), (2,), (3,)], lambda i, r: got.append((i, r)), lambda i, reason: got.append((i, reason)))
     assert sorted(got, key=str) == [(0, 1), (1, "worker error: ValueError: task 2: a bug in the worker's own code"), (2, 3)]
+
+
+SIGTERM_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from interactive_eyes.metrics import METRICS
+METRICS.register("slow_luma", "_fake_metrics:SlowLuma")
+from interactive_eyes.app.cli import main
+main(["score", {gen!r}, "--manifest", {manifest!r}, "--metrics", "slow_luma", "--executor", "ray", "--out", {out!r}])
+"""
+
+
+def _processes_mentioning(text: str) -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+                state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if text.encode() in cmd and state not in ("Z", "X"):
+                found.add(int(entry))
+    return found
+
+
+def test_sigterm_cancels_the_remote_work_and_stops_the_local_ray(tmp_path):
+    """`score --executor ray` started its own Ray; SIGTERM in the middle of the run ends the
+    command and every process of that Ray instance (raylet, GCS, actors), keeping what was recorded."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    for i in range(8):
+        write_clip(gen / f"c{i}.mp4", value=20 * i + 5)
+    manifest = write_manifest(tmp_path / "m.json", 8)
+    out = tmp_path / "out"
+    short = _short_tmp()
+    env = {**os.environ, "PYTHONPATH": _pythonpath(), "RAY_TMPDIR": short}
+    script = SIGTERM_SCRIPT.format(tests=TESTS_APP, gen=str(gen), manifest=str(manifest), out=str(out))
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None and not (out / "per_clip.jsonl").exists():
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert (out / "per_clip.jsonl").exists()
+        assert _processes_mentioning(short)  # the Ray instance's processes run under its session folder
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=60)
+        assert rc == 143, proc.stderr.read().decode()[-2000:]
+        deadline = time.time() + 30
+        while time.time() < deadline and _processes_mentioning(short):
+            time.sleep(0.5)
+        assert not _processes_mentioning(short)
+        done = (out / "per_clip.jsonl").read_text().splitlines()
+        assert 1 <= len(done) < 8  # what was recorded stays; the rest was cancelled
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        shutil.rmtree(short, ignore_errors=True)
