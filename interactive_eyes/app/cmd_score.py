@@ -36,7 +36,7 @@ def _load_benchmark(manifest):
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: GENERATED_DIR/ie-bench).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
-              help="Worker processes (clips in parallel).")
+              help="Worker processes (clips in parallel); with --executor ray, at most N actors.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where clips are computed: this machine, or the actors of a Ray cluster (pip install "
                    "'ie-bench[ray]'; docs/scale_out.md). Results do not depend on it.")
