@@ -27,8 +27,10 @@ import re
 import sys
 import tempfile
 
-# glog/absl: severity letter, MMDD, time, thread, file:line]; TFLite's own "INFO:"/"WARNING:" lines
-NATIVE_LINE = re.compile(r"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^\]]+\]|INFO: |WARNING: All log messages before)")
+# glog/absl: severity letter, MMDD, time, thread, file:line]; TFLite's own "INFO:" lines; absl's
+# "WARNING: All log messages before absl::InitializeLog()..." (0.10.x) / "WARNING: Logging before
+# InitGoogle()..." (mediapipe 1.x)
+NATIVE_LINE = re.compile(r"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^\]]+\]|INFO: |WARNING: (?:All log messages|Logging) before)")
 SERIOUS_LINE = re.compile(r"^[EF]\d{4} |error|fatal", re.IGNORECASE)
 
 _active: "NativeCapture | None" = None

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-
-import pytest
+from pathlib import Path
 
 from interactive_eyes import __version__
 
@@ -21,10 +19,9 @@ def test_version_and_help_match_the_console_script():
     h = _run("--help")
     assert h.returncode == 0 and h.stdout.startswith("Usage: ie-bench ")
     assert "leaderboard" in h.stdout and "score" in h.stdout
-    exe = shutil.which("ie-bench")
-    if exe is None:
-        pytest.skip("ie-bench console script not on PATH")
-    assert subprocess.run([exe, "--help"], capture_output=True, text=True).stdout == h.stdout
+    # the console script installed beside this interpreter (the venv's bin/)
+    exe = Path(sys.executable).parent / "ie-bench"
+    assert subprocess.run([str(exe), "--help"], capture_output=True, text=True).stdout == h.stdout
 
 
 def test_usage_error_exit_code():
