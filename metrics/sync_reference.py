@@ -109,3 +109,29 @@ class Reencoder:
         if img is None:
             raise RuntimeError("reference pipeline: OpenCV could not decode the JPEG it was given")
         return img
+
+
+class FramePipeline:
+    """What one clip's network sees of each decoded frame under ``pipeline`` (one of PIPELINES):
+    the 25 fps slots it fills (lagged for "reference"/"lag") and its BGR pixels (re-encoded for
+    "reference")."""
+
+    def __init__(self, pipeline: str):
+        self.pipeline = pipeline
+        self.lag_started = False  # the first frame has filled slot 0 too
+        self.reencoder: Reencoder | None = None
+
+    def slots(self, slots: list[int]) -> list[int]:
+        if self.pipeline != "exact" and slots:
+            slots = lagged_slots(slots, first=not self.lag_started)  # the reference's JPEG k = frame k-1
+            self.lag_started = True
+        return slots
+
+    def pixels(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(BGR for the network, RGB for a face detector) of one decoded RGB frame."""
+        if self.pipeline == "reference":
+            if self.reencoder is None:
+                self.reencoder = Reencoder(rgb.shape[1], rgb.shape[0])
+            bgr = self.reencoder.bgr(rgb)  # what cv2.imread reads from the reference's JPEG
+            return bgr, bgr[..., ::-1]
+        return np.ascontiguousarray(rgb[..., ::-1]), rgb  # the network sees BGR (cv2.imread order)
