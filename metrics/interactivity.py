@@ -51,6 +51,9 @@ BLANK_CROP_STD = 4.0
 # Camera compensation is applied to a clip when at least this share of its frame steps has a
 # reliable background estimate; below that the clip is scored without it (said in the details).
 MIN_CAMERA_OK_FRACTION = 0.5
+# where a step's estimate comes from (faces.camera.SOURCES): the background first, else everything
+# outside the faces (hair, clothes, torsos)
+CAMERA_SOURCES = ("background", "bodies")
 
 
 @dataclass
@@ -234,7 +237,9 @@ class Interactivity(Metric):
     name = "interactivity"
     # 2.0: camera compensation, 1-3 frame glitches and gap edges, fixed 1/25 s step (the corrected
     # value is per 1/25 s), noise floor (issue 10). Paper values are unchanged.
-    version = "2.0"
+    # 2.1: a second camera tier from everything outside the faces where the background is
+    # textureless (clip 11's wall): corrected values change; the version is in every cache key.
+    version = "2.1"
     higher_is_better = True
     needs = frozenset({"faces", "landmarks"})
     description = ("mean displacement of 22 eye/eyebrow keypoints while a person listens, in 224-px face units "
@@ -263,7 +268,8 @@ class Interactivity(Metric):
                 "scale": "per person: 224 / median square box side", "spike_floor": self.spike_floor,
                 "spike_z": self.spike_z, "spike_neighbour_ratio": SPIKE_NEIGHBOUR_RATIO,
                 "max_glitch_run": MAX_GLITCH_RUN, "step_s": STEP, "blank_crop_std": BLANK_CROP_STD,
-                "camera": "background similarity (faces.camera)" if self.camera else "none",
+                "camera": "similarity from the background, else outside the faces (faces.camera, 1.2x face box)"
+                if self.camera else "none",
                 "min_visible_fraction": self.min_visible_fraction}
 
     # ------------------------------------------------------------------------------ streaming
@@ -375,16 +381,21 @@ class Interactivity(Metric):
         steps = state.steps
         ok = np.array([s.ok for s in steps[1:]])
         n_fallback = int((~ok).sum())
+        per_source = {src: sum(s.source == src for s in steps[1:]) for src in CAMERA_SOURCES}
+        per_source["none"] = n_fallback
         centre = np.nanmean(points.reshape(-1, 2), axis=0)
         shift = motion_at([s.matrix for s in steps], centre[None] if np.all(np.isfinite(centre)) else np.zeros((1, 2)))
-        details = {"n_steps": len(ok), "n_fallback_steps": n_fallback,
+        details = {"n_steps": len(ok), "n_fallback_steps": n_fallback, "n_steps_per_source": per_source,
                    "mean_motion_px": float(np.nanmean(shift[1:][ok])) if ok.any() else None}
         if not ok.size or ok.mean() < MIN_CAMERA_OK_FRACTION:
             first = next((s.reason for s in steps[1:] if not s.ok), None)
-            return None, {**details, "compensated": False,
-                          "reason": f"no reliable background estimate on {n_fallback} of {len(ok)} frame steps "
+            return None, {**details, "compensated": False, "source": "none",
+                          "reason": f"no reliable camera estimate on {n_fallback} of {len(ok)} frame steps "
                                     f"(e.g. {first}); scored without camera compensation"}
-        return cumulative([s.matrix for s in steps]), {**details, "compensated": True, "reason": None}
+        # the clip's source: the tier that gave most of its steps ('bodies' removes motion shared by
+        # head and torso too: faces.camera, docs/interactivity.md)
+        source = max(CAMERA_SOURCES, key=lambda src: per_source[src])
+        return cumulative([s.matrix for s in steps]), {**details, "compensated": True, "source": source, "reason": None}
 
     def _table(self, state: _State, r: InteractivityResult, boxes: np.ndarray, times: np.ndarray) -> list[dict]:
         from interactive_eyes.metrics.interactivity_table import frame_table

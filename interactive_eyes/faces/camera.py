@@ -23,6 +23,16 @@ How (all OpenCV, on a grey copy reduced to at most ``WORK_SIDE`` = 360 px):
   by faces) its transform is the identity and the reason is kept. ``cumulative`` turns steps into
   per-frame transforms to the first frame; the metric decides what to do with unreliable clips.
 
+**Second tier: the bodies** (``source='bodies'``). Where the background tier is unreliable on
+a step (clip 11: a flat pink wall, 201 of 204 steps), the same LK + RANSAC similarity is run on
+everything that is not a *face*: the whole frame outside each person's face box enlarged
+``FACE_ENLARGE`` = 1.2x about its centre (hair, ears, neck, clothes, torso edges, shirt print,
+and whatever background there is). This is a deviation from "the camera is what is not a
+person": it removes motion that the head shares with the torso (whole-body sway, a lean), which
+is not an eye/brow reaction; nods and turns move the head relative to the torso and the
+hair's share of the features is a minority against the clothes, so they still count. Each step
+says which tier gave it (``CameraStep.source``).
+
 On identical frames LK returns zero flow exactly, so a still shot gives the identity and adds
 nothing to a still face.
 """
@@ -49,6 +59,10 @@ LK_LEVELS = 2
 # person regions, in face sides (see the module docstring)
 HEAD_HALF_WIDTH, HEAD_ABOVE, HEAD_BELOW = 0.9, 0.7, 0.3
 BODY_HALF_WIDTH, BODY_BELOW = 1.4, 0.2
+# second tier: the face box (mesh extent, forehead to chin) enlarged by this about its centre is
+# all that is excluded; 1.2x leaves a margin of 10 % of the side for the mesh's own jitter
+FACE_ENLARGE = 1.2
+SOURCES = ("background", "bodies")
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,7 @@ class CameraStep:
     n_features: int
     n_inliers: int
     reason: str | None = None
+    source: str | None = "background"  # 'background' | 'bodies' (second tier) | None (not ok)
 
     @property
     def shift_px(self) -> float:
@@ -92,63 +107,53 @@ def person_mask(shape: tuple[int, int], boxes, factor: float = 1.0) -> np.ndarra
     return mask
 
 
-class CameraMotion:
-    """Streaming estimator: ``update(rgb, boxes)`` once per frame, in order."""
+def face_mask(shape: tuple[int, int], boxes, factor: float = 1.0, enlarge: float = FACE_ENLARGE) -> np.ndarray:
+    """uint8 mask (255 = usable by the second tier): everything but each face box enlarged
+    ``enlarge`` times about its centre (boxes in pixels of an image ``factor`` times larger)."""
+    h, w = shape
+    mask = np.full((h, w), 255, np.uint8)
+    for b in boxes:
+        if b is None or not np.all(np.isfinite(b)):
+            continue
+        x1, y1, x2, y2 = (float(v) / factor for v in b)
+        cx, cy, hw, hh = 0.5 * (x1 + x2), 0.5 * (y1 + y2), 0.5 * enlarge * (x2 - x1), 0.5 * enlarge * (y2 - y1)
+        c0, c1 = max(0, int(np.floor(cx - hw))), min(w, int(np.ceil(cx + hw)))
+        r0, r1 = max(0, int(np.floor(cy - hh))), min(h, int(np.ceil(cy + hh)))
+        if c1 > c0 and r1 > r0:
+            mask[r0:r1, c0:c1] = 0
+    return mask
 
-    def __init__(self, *, work_side: int = WORK_SIDE, max_features: int = MAX_FEATURES,
-                 min_inliers: int = MIN_INLIERS, min_inlier_fraction: float = MIN_INLIER_FRACTION):
-        self.work_side = int(work_side)
-        self.max_features = int(max_features)
-        self.min_inliers = int(min_inliers)
-        self.min_inlier_fraction = float(min_inlier_fraction)
-        self._prev = None  # previous grey working image
-        self._prev_mask = None
-        self._pts = None  # features in the previous image, (M, 1, 2) float32
-        self._boxes: list = []
-        self._wait = 0  # frames to go before the corner search is retried
 
-    def _grey(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
+class _Tier:
+    """One feature set (background or bodies): LK from the previous working image, topped up by
+    a corner search in the tier's mask, a RANSAC similarity."""
+
+    def __init__(self, name: str, max_features: int, min_inliers: int, min_inlier_fraction: float):
+        self.name, self.max_features = name, max_features
+        self.min_inliers, self.min_inlier_fraction = min_inliers, min_inlier_fraction
+        self.pts = None  # features in the previous image, (M, 1, 2) float32
+        self.wait = 0  # frames to go before the corner search is retried
+
+    def skip(self) -> None:
+        """The previous image's features are not carried over (this tier was not run on a step)."""
+        self.pts = None
+
+    def step(self, prev, grey, prev_mask, mask, factor) -> CameraStep:
         import cv2
 
-        grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
-        h, w = grey.shape
-        if max(h, w) <= self.work_side:
-            return grey, 1.0
-        f = self.work_side / max(h, w)
-        size = (max(1, round(w * f)), max(1, round(h * f)))
-        return cv2.resize(grey, size, interpolation=cv2.INTER_AREA), w / size[0]
-
-    def update(self, rgb: np.ndarray, boxes=()) -> CameraStep:
-        """The step from the previous frame (the first frame: identity, ``ok``). ``boxes``: each
-        person's face box (x1, y1, x2, y2) in frame pixels or None (their last box is kept)."""
-        import cv2
-
-        grey, factor = self._grey(rgb)
-        boxes = list(boxes)
-        if len(self._boxes) < len(boxes):
-            self._boxes += [None] * (len(boxes) - len(self._boxes))
-        for k, b in enumerate(boxes):
-            if b is not None:
-                self._boxes[k] = np.asarray(b.as_array() if hasattr(b, "as_array") else b, dtype=np.float64)
-        mask = person_mask(grey.shape, self._boxes, factor)
-        prev, prev_mask, pts = self._prev, self._prev_mask, self._pts
-        self._prev, self._prev_mask = grey, mask
-        if prev is None:
-            self._pts = None
-            return CameraStep(IDENTITY.copy(), True, 0, 0)
-        if pts is None and self._wait > 0:
-            self._wait -= 1
-            return CameraStep(IDENTITY.copy(), False, 0, 0, "too few background features (searched every "
-                                                            f"{RETRY_EVERY} frames)")
+        pts, what = self.pts, ("background" if self.name == "background" else "non-face") + " features"
+        if pts is None and self.wait > 0:
+            self.wait -= 1
+            return CameraStep(IDENTITY.copy(), False, 0, 0, f"too few {what} (searched every {RETRY_EVERY} frames)", None)
         if pts is None or len(pts) < self.max_features // 2:
             found = cv2.goodFeaturesToTrack(prev, self.max_features, QUALITY, MIN_DISTANCE, mask=prev_mask, blockSize=7)
             pts = found if found is not None else np.zeros((0, 1, 2), np.float32)
         if len(pts) < self.min_inliers:
-            self._pts, self._wait = None, RETRY_EVERY - 1
-            return CameraStep(IDENTITY.copy(), False, len(pts), 0, f"{len(pts)} background features (< {self.min_inliers})")
+            self.pts, self.wait = None, RETRY_EVERY - 1
+            return CameraStep(IDENTITY.copy(), False, len(pts), 0, f"{len(pts)} {what} (< {self.min_inliers})", None)
         nxt, status, _ = cv2.calcOpticalFlowPyrLK(prev, grey, pts, None, winSize=LK_WINDOW, maxLevel=LK_LEVELS)
         good = status[:, 0] == 1
-        if good.any():  # a feature that slid into a person's region is no longer background
+        if good.any():  # a feature that slid into an excluded region no longer belongs to the tier
             xy = np.round(nxt[good, 0]).astype(int)
             inside = (xy[:, 0] >= 0) & (xy[:, 1] >= 0) & (xy[:, 0] < grey.shape[1]) & (xy[:, 1] < grey.shape[0])
             keep = np.zeros(len(xy), bool)
@@ -157,19 +162,88 @@ class CameraMotion:
         src, dst = pts[good], nxt[good]
         n = len(src)
         if n < self.min_inliers:
-            self._pts = None
-            return CameraStep(IDENTITY.copy(), False, n, 0, f"{n} background features followed (< {self.min_inliers})")
+            self.pts = None
+            return CameraStep(IDENTITY.copy(), False, n, 0, f"{n} {what} followed (< {self.min_inliers})", None)
+        if np.array_equal(src, dst):  # identical frames: LK's flow is exactly zero, and so is the motion
+            self.pts = dst
+            return CameraStep(IDENTITY.copy(), True, n, n, None, self.name)
         m, inl = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX,
                                              maxIters=500, refineIters=10)
         n_in = int(inl.sum()) if inl is not None else 0
         if m is None or n_in < self.min_inliers or n_in < self.min_inlier_fraction * n:
-            self._pts = None
-            return CameraStep(IDENTITY.copy(), False, n, n_in,
-                              f"{n_in} of {n} background features agree on one motion")
-        self._pts = dst[inl[:, 0] == 1].reshape(-1, 1, 2)
+            self.pts = None
+            return CameraStep(IDENTITY.copy(), False, n, n_in, f"{n_in} of {n} {what} agree on one motion", None)
+        self.pts = dst[inl[:, 0] == 1].reshape(-1, 1, 2)
         full = m.astype(np.float64).copy()
         full[:, 2] *= factor  # a similarity in working px -> the same in full-resolution px
-        return CameraStep(full, True, n, n_in)
+        return CameraStep(full, True, n, n_in, None, self.name)
+
+
+class CameraMotion:
+    """Streaming estimator: ``update(rgb, boxes)`` once per frame, in order. ``bodies=False``
+    keeps the background tier only (version 2.0's estimator)."""
+
+    def __init__(self, *, work_side: int = WORK_SIDE, max_features: int = MAX_FEATURES,
+                 min_inliers: int = MIN_INLIERS, min_inlier_fraction: float = MIN_INLIER_FRACTION,
+                 bodies: bool = True):
+        self.work_side = int(work_side)
+        self.max_features = int(max_features)
+        self.min_inliers = int(min_inliers)
+        self.min_inlier_fraction = float(min_inlier_fraction)
+        self.bodies = bool(bodies)
+        self._tiers = [_Tier(name, self.max_features, self.min_inliers, self.min_inlier_fraction)
+                       for name in (SOURCES if self.bodies else SOURCES[:1])]
+        self._prev = None  # previous grey working image
+        self._prev_masks = None  # the previous image's mask per tier
+        self._boxes: list = []
+
+    def _grey(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
+        import cv2
+
+        h, w = rgb.shape[:2]
+        if max(h, w) <= self.work_side:
+            return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY), 1.0
+        f = self.work_side / max(h, w)
+        size = (max(1, round(w * f)), max(1, round(h * f)))
+        # reduce first, then convert: the same grey image to rounding (both are linear), at a
+        # fraction of the cost of converting every full-resolution pixel
+        small = cv2.resize(np.ascontiguousarray(rgb), size, interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), w / size[0]
+
+    def _masks(self, shape, factor) -> list:
+        masks = [person_mask(shape, self._boxes, factor)]
+        if self.bodies:
+            masks.append(face_mask(shape, self._boxes, factor))
+        return masks
+
+    def update(self, rgb: np.ndarray, boxes=()) -> CameraStep:
+        """The step from the previous frame (the first frame: identity, ``ok``). ``boxes``: each
+        person's face box (x1, y1, x2, y2) in frame pixels or None (their last box is kept)."""
+        grey, factor = self._grey(rgb)
+        boxes = list(boxes)
+        if len(self._boxes) < len(boxes):
+            self._boxes += [None] * (len(boxes) - len(self._boxes))
+        for k, b in enumerate(boxes):
+            if b is not None:
+                self._boxes[k] = np.asarray(b.as_array() if hasattr(b, "as_array") else b, dtype=np.float64)
+        masks = self._masks(grey.shape, factor)
+        prev, prev_masks = self._prev, self._prev_masks
+        self._prev, self._prev_masks = grey, masks
+        if prev is None:
+            for tier in self._tiers:
+                tier.skip()
+            return CameraStep(IDENTITY.copy(), True, 0, 0)
+        failed = []
+        for k, tier in enumerate(self._tiers):
+            step = tier.step(prev, grey, prev_masks[k], masks[k], factor)
+            if step.ok:
+                for later in self._tiers[k + 1:]:
+                    later.skip()  # not run on this step: its features are not in this image
+                return step
+            failed.append(step)
+        first = failed[0]
+        reason = "; ".join(s.reason for s in failed)
+        return CameraStep(IDENTITY.copy(), False, first.n_features, first.n_inliers, reason, None)
 
 
 def cumulative(steps: list[np.ndarray]) -> np.ndarray:

@@ -67,7 +67,9 @@ def test_diagnostics_csv_and_video(video_and_manifest, tmp_path):
     from interactive_eyes.media.video import probe
 
     video, manifest = video_and_manifest
-    r = invoke("interactivity", video, "--clip", "solo", "--manifest", manifest, "--diagnostics", tmp_path, "--json")
+    # --no-camera: the whole photo moves, which the camera tier would remove as a pan (test below)
+    r = invoke("interactivity", video, "--clip", "solo", "--manifest", manifest, "--diagnostics", tmp_path, "--json",
+               "--no-camera")
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["diagnostics"] == {"csv": str(tmp_path / "solo_interactivity.csv"),
@@ -112,18 +114,20 @@ def test_interact_11(interact_11):
     assert "left:" in r.output and "right:" in r.output and "at 24 fps" in r.output
 
 
-def test_camera_compensation_declines_a_full_frame_face_and_no_camera(video_and_manifest):
-    """The face fills the 480x400 frame, so the person mask leaves too little background for a camera
-    estimate: the clip is scored without compensation and says so (compensation itself:
+def test_a_whole_frame_move_is_removed_by_the_second_tier_and_no_camera(video_and_manifest):
+    """The face fills the 480x400 frame, so the person mask leaves too little background for the
+    first tier; the whole photo moves by 2 px/frame, which is a pan by any definition, and the
+    second tier (everything outside the 1.2x face box: hair, shoulder, the photo's corners) sees it
+    and removes it (compensation itself: tests/faces/test_camera.py,
     tests/metrics/test_interactivity_faces.py); --no-camera switches it off."""
     video, manifest = video_and_manifest
     on = json.loads(invoke("interactivity", video, "--clip", "solo", "--manifest", manifest, "--json").output)
     off = json.loads(invoke("interactivity", video, "--clip", "solo", "--manifest", manifest, "--json",
                             "--no-camera").output)
     cam = on["details"]["camera"]
-    assert not cam["compensated"] and cam["n_fallback_steps"] == cam["n_steps"] == 29
-    assert cam["reason"].startswith("no reliable background estimate on 29 of 29 frame steps")
-    assert on["value"] == off["value"]
+    assert cam["compensated"] and cam["source"] == "bodies" and cam["n_steps"] == 29
+    assert cam["n_steps_per_source"]["bodies"] > 25
+    # 19 of 24 listening steps move by 2 px in the uncompensated value; compensated, almost nothing
+    assert off["value"] > 1.0 and on["value"] < 0.15 * off["value"]
+    assert cam["share_removed"] > 0.85
     assert off["details"]["camera"] == {"compensated": False, "reason": "camera compensation off"}
-    r = invoke("interactivity", video, "--clip", "solo", "--manifest", manifest)
-    assert "camera: not compensated (no reliable background estimate on 29 of 29" in r.output

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from interactive_eyes.faces.camera import CameraMotion, cumulative, motion_at, person_mask
+from interactive_eyes.faces.camera import CameraMotion, cumulative, face_mask, motion_at, person_mask
 from interactive_eyes.faces.synthetic import ASTRONAUT_FACE_SIDE, Pose, Shot, astronaut
 
 SIZE = (640, 480)
@@ -89,13 +89,73 @@ def test_a_still_shot_gives_exactly_the_identity():
 
 
 def test_a_textureless_background_is_declined():
-    """A flat wall gives no features: identity, not ok, with the reason."""
+    """A flat wall gives no features: identity, not ok, with the reason (both tiers; the first
+    tier alone with bodies=False, version 2.0's estimator)."""
     frame = np.full((SIZE[1], SIZE[0], 3), 180, np.uint8)
     cam = CameraMotion()
     steps = [cam.update(frame, []) for _ in range(3)]
     assert steps[0].ok and not steps[1].ok and not steps[2].ok
-    assert steps[1].reason == "0 background features (< 20)"
+    assert steps[1].reason == "0 background features (< 20); 0 non-face features (< 20)"
+    assert steps[1].source is None
     np.testing.assert_array_equal(steps[1].matrix, np.eye(2, 3))
+    cam = CameraMotion(bodies=False)
+    steps = [cam.update(frame, []) for _ in range(3)]
+    assert steps[1].reason == "0 background features (< 20)"
+
+
+def _wall_with_a_person(face_roll=0):
+    """A flat pink wall (no features) and a person: the photo's textured face square, and a torso of
+    the photo's texture below it. ``face_roll`` moves the face's pixels only (its own motion)."""
+    photo = astronaut()
+    frame = np.empty((SIZE[1], SIZE[0], 3), np.uint8)
+    frame[:] = (230, 60, 150)
+    face = (250, 60, 390, 200)  # x1, y1, x2, y2
+    x1, y1, x2, y2 = face
+    frame[y1:y2, x1:x2] = np.roll(photo[100:240, 180:320], face_roll, axis=1)
+    frame[235:480, 170:470] = photo[240:485, 60:360]  # torso: clothes and print, inside the body region
+    return frame, np.array(face, float)
+
+
+@pytest.mark.parametrize("amplitude", [0.5, 1.0])
+def test_second_tier_measures_the_shake_on_a_textureless_wall(amplitude):
+    """Clip 11's case: no background features, so the second tier (everything outside the faces)
+    gives the step, exactly as the background would; the source says so. The first tier (what
+    version 2.0 had) declines the same frames."""
+    import cv2
+
+    rng = np.random.default_rng(int(amplitude * 10))
+    frame, face = _wall_with_a_person()
+    shifts = rng.uniform(-amplitude, amplitude, (12, 2))
+    frames = [cv2.warpAffine(frame, np.float64([[1, 0, dx], [0, 1, dy]]), SIZE, flags=cv2.INTER_CUBIC,
+                             borderMode=cv2.BORDER_REPLICATE) for dx, dy in shifts]
+    boxes = [face + np.tile(d, 2) for d in shifts]
+    cam = CameraMotion()
+    steps = [cam.update(f, [b]) for f, b in zip(frames, boxes)]
+    assert all(s.ok and s.source == "bodies" for s in steps[1:]), [s.reason for s in steps]
+    err = [np.abs(s.matrix[:, 2] - (shifts[k] - shifts[k - 1])).max() for k, s in enumerate(steps) if k]
+    # measured max 0.12 px (the background of the photo scene reaches 0.05): fewer and weaker
+    # corners on a torso than on a whole scene; still a tenth of a 1 px shake
+    assert max(err) < 0.15, err
+    first = CameraMotion(bodies=False)
+    assert not any(s.ok for s in [first.update(f, [b]) for f, b in zip(frames, boxes)][1:])
+
+
+def test_second_tier_ignores_the_face_s_own_motion():
+    """The face's pixels move (3 px per frame) while the wall and the torso stand still: the face
+    region (1.2x the face box) is not used, so the estimate stays exactly the identity."""
+    cam = CameraMotion()
+    steps = []
+    for k in range(8):
+        frame, face = _wall_with_a_person(face_roll=3 * k)
+        steps.append(cam.update(frame, [face]))
+    assert all(s.ok for s in steps) and {s.source for s in steps[1:]} == {"bodies"}
+    assert max(s.shift_px for s in steps) < 1e-3
+
+
+def test_face_mask_excludes_the_enlarged_face_box_only():
+    m = face_mask((100, 200), [np.array([50.0, 20.0, 90.0, 60.0])])  # 40 px box -> 48 px: 46..94, 16..64
+    assert m[40, 70] == 0 and m[17, 47] == 0 and m[63, 93] == 0
+    assert m[15, 70] == 255 and m[40, 45] == 255 and m[40, 95] == 255 and m[65, 70] == 255 and m[99, 70] == 255
 
 
 def test_the_person_is_not_background():
