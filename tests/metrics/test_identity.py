@@ -370,3 +370,70 @@ def test_corrupt_arcface_onnx_makes_identity_unavailable_with_one_line(arcface_s
         assert "not a valid ONNX file" in reason or "not a loadable ONNX model" in reason  # registry or embedder
         with pytest.raises(ValueError, match="truncated or corrupt"):
             ArcFaceEmbedder(bad, keypoints="landmarks")
+
+
+# --------------------------------------------------------------------------- sampled vs every frame, real videos
+
+
+class _SharedEmbedder:
+    """The real dlib embedder behind a cache keyed by crop bytes: the sampled run reuses the
+    embeddings the every-frame run computed for the same crops (identical inputs, identical output)."""
+
+    def __init__(self, inner):
+        self.inner, self.cache, self.files = inner, {}, inner.files
+
+    def crops(self, rgb, faces):
+        return self.inner.crops(rgb, faces)
+
+    def embed_crops(self, crops):
+        import hashlib
+
+        keys = [hashlib.sha1(np.ascontiguousarray(c).tobytes()).hexdigest() for c in crops]
+        todo = [(k, c) for k, c in zip(keys, crops) if k not in self.cache]
+        for (k, _), e in zip(todo, self.inner.embed_crops([c for _, c in todo])):
+            self.cache[k] = e
+        return [self.cache[k] for k in keys]
+
+
+def every_frame_and_sampled(path, n_people, max_side=None, max_frames=None):
+    """Both identity values of one video in one decode (same frames, same dlib boxes)."""
+    from interactive_eyes.media.video import iter_frames
+    from interactive_eyes.metrics.identity import DlibEmbedder
+
+    shared = _SharedEmbedder(DlibEmbedder())
+    every = IdentitySimilarity(backend="dlib", sample_seconds=0, batch_size=1)
+    sampled = IdentitySimilarity(backend="dlib")  # the default: every 0.2 s, batched
+    every._embedder = sampled._embedder = shared
+    s_every, s_sampled = every.start(None), sampled.start(None)
+    for fr in iter_frames(path, max_side=max_side):
+        if max_frames is not None and fr.index >= max_frames:
+            break
+        rgb = np.ascontiguousarray(fr.rgb)
+        boxes = detect_faces_dlib(rgb, upsample=0)
+        frame = FrameData(fr.index, fr.time, rgb, faces=tuple(boxes) if len(boxes) == n_people else (None,) * n_people)
+        every.update(s_every, frame)  # batch 1: embedded now, so the sampled run finds it cached
+        sampled.update(s_sampled, frame)
+    return every.finish(s_every), sampled.finish(s_sampled)
+
+
+# (file under the shared data, people, decode size, frames): the 1080x1920 videos decoded at 960 px
+# (faces stay > 200 px); the talking heads cut to their first 150 frames (5-6 s) to bound the
+# test's time (whole-length figures: benchmarks/fid_fvd_identity_speed.py --identity-only).
+REAL_VIDEOS = [("interactive_eyes/interact_11.mp4", 2, None, None),
+               ("talking_heads/infinitetalk_ref_video.mp4", 1, None, 150),
+               ("talking_heads/latentsync_demo1.mp4", 1, 960, 150),
+               ("talking_heads/latentsync_demo3.mp4", 1, 960, 150)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rel, n_people, max_side, max_frames", REAL_VIDEOS, ids=[v[0].split("/")[1] for v in REAL_VIDEOS])
+def test_default_sampling_is_within_0_002_of_every_frame(test_data, rel, n_people, max_side, max_frames):
+    pytest.importorskip("dlib")
+    every, sampled = every_frame_and_sampled(test_data / rel, n_people, max_side, max_frames)
+    print(f"identity {rel}: every frame {every.value:.5f} ({every.details['n_sampled_frames']} frames), "
+          f"sampled {sampled.value:.5f} ({sampled.details['n_sampled_frames']} frames)")
+    assert every.status == sampled.status == "ok"
+    assert every.details["n_sampled_frames"] >= 4.5 * sampled.details["n_sampled_frames"]  # 5-6x fewer faces
+    assert abs(every.value - sampled.value) < 0.002
+    for role, v in every.per_person.items():
+        assert abs(v - sampled.per_person[role]) < 0.002, role
