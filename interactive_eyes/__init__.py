@@ -7,7 +7,7 @@ Python API below is resolved on first use.
 
     from interactive_eyes import score, run_method, load_manifest
     results = score("my_outputs/")                    # the results.json object (dict)
-    print(results["metrics"]["interactivity"]["mean"])
+    print(results["metrics"]["interactivity"]["value"])
     run_method("puppet", out_dir="outputs/puppet", reference_frames="frames/")
 
 - ``score``: ``interactive_eyes.app.engine.score`` (what ``ie-bench score`` calls);
