@@ -117,19 +117,23 @@ def reject_glitches(points: np.ndarray, floor: float = SPIKE_FLOOR, z: float = S
     t_n = len(p)
     flags, _, thr = spike_frames(p, floor, z, neighbour_ratio)
     runs = np.where(flags, 1, 0)
-    ok = np.all(np.isfinite(p.reshape(t_n, -1)), axis=1)
     for length in range(2, max_run + 1):
-        for k in range(1, t_n - length):
-            a, b = k - 1, k + length
-            if not (ok[a] and ok[b] and ok[k:b].all()) or flags[k:b].any():
-                continue
-            span = float(np.mean(np.linalg.norm(p[b] - p[a], axis=1)))
-            w = (np.arange(1, length + 1) / (length + 1))[:, None, None]
-            line = p[a] + w * (p[b] - p[a])
-            dev = float(np.min(np.mean(np.linalg.norm(p[k:b] - line, axis=2), axis=1)))
-            if dev > thr and dev > neighbour_ratio * span:
-                flags[k:b] = True
-                runs[k:b] = length
+        n = t_n - length - 1  # runs k = 1 .. t_n - length - 1, all at once (a missing frame gives NaN: no run)
+        if n <= 0:
+            continue
+        a, b = p[:n], p[length + 1: length + 1 + n]  # frames k - 1 and k + length
+        span = np.mean(np.linalg.norm(b - a, axis=2), axis=1)
+        dev = np.full(n, np.inf)
+        for i in range(1, length + 1):
+            line = a + (i / (length + 1)) * (b - a)
+            dev = np.minimum(dev, np.mean(np.linalg.norm(p[i: i + n] - line, axis=2), axis=1))
+        with np.errstate(invalid="ignore"):
+            candidate = np.isfinite(dev) & np.isfinite(span) & (dev > thr) & (dev > neighbour_ratio * span)
+        for j in np.flatnonzero(candidate):  # in order: a run overlapping one already flagged is not another
+            k = j + 1
+            if not flags[k: k + length].any():
+                flags[k: k + length] = True
+                runs[k: k + length] = length
     return flags, runs, thr
 
 

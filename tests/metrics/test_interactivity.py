@@ -391,11 +391,11 @@ def test_recovers_the_true_keypoint_motion(synthetic_video):
     dur = N_FRAMES / FPS
     clip = make_clip([person("p0", _segments_listening_only([TRANSLATE, ROTATE], dur), dur)], dur)
     # the whole photo moves in this video, which is a camera pan by any definition: with the
-    # camera tiers on it would be removed (the second tier sees it outside the face,
-    # tests/app/test_cmd_interactivity.py); here the tracker and the arithmetic are measured
+    # camera tiers on it is removed (the photo's corners outside the person regions at 640 px, or
+    # the second tier, tests/app/test_cmd_interactivity.py); here the tracker and the arithmetic are measured
     res = score_video(moving, clip, frame_table=True, camera=False)
     assert res.status == "ok", res.reason
-    assert score_video(moving, clip).details["camera"]["source"] == "bodies"
+    assert score_video(moving, clip).details["camera"]["compensated"] is True
     # truth: the 22 keypoints found on the first frame, carried through the known transforms
     first = read_frames(moving)[0][0]
     with FaceTracker(1) as tr:
@@ -433,7 +433,7 @@ def test_a_still_video_scores_at_most_0_1(synthetic_video):
 # corrected: version 2.1 (camera from outside the faces, clip 11's wall being textureless); version
 # 2.0 (no compensation possible there) gave 0.6865 = 0.6958 / 0.6757, which is now
 # value_without_compensation; the +-1 px shake gave 1.8432 (+168 %) in 2.0
-CLIP11 = {"corrected": 0.6393, "left": 0.7626, "right": 0.4972, "uncompensated": 0.6865, "shake": 0.6742,
+CLIP11 = {"corrected": 0.6908, "left": 0.8124, "right": 0.5507, "uncompensated": 0.6865, "shake": 0.6497,
           "paper": 0.4555, "paper_left": 0.5763, "paper_right": 0.3324}
 
 
@@ -520,11 +520,12 @@ def test_interact_11_both_modes(interact11):
     assert paper.per_person == {"left": pytest.approx(CLIP11["paper_left"], abs=1e-4),
                                 "right": pytest.approx(CLIP11["paper_right"], abs=1e-4)}
     # the pink wall behind them has too few features for the background tier: the second tier
-    # (outside the 1.2x face boxes: hair, shirts, torsos) gives almost every step, said and counted
+    # (outside the 1.2x face boxes: hair, shirts, torsos) gives most steps (179 of 204; the
+    # background tier 23: a few corners at the frame's edges), said and counted
     cam = corrected.details["camera"]
     assert cam["compensated"] is True and cam["source"] == "bodies" and cam["n_steps"] == 204
     per = cam["n_steps_per_source"]
-    assert per["bodies"] > 0.9 * 204 and per["background"] + per["bodies"] + per["none"] == 204
+    assert per["bodies"] > 0.8 * 204 and per["background"] + per["bodies"] + per["none"] == 204
     assert cam["value_without_compensation"] == pytest.approx(CLIP11["uncompensated"], abs=1e-4)
     # noise floor beside the value: an upper estimate, below the value itself
     assert 0.1 < c["left"]["noise_floor"] < corrected.per_person["left"]
