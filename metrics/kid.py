@@ -26,84 +26,41 @@ unbiased around 0); ``details`` hold ``kid_std``, the counts, the subset size ac
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 
-from interactive_eyes.metrics.base import ClipResult, SetResult
+from interactive_eyes.metrics.base import ClipResult
 from interactive_eyes.metrics.fid import FID
+from interactive_eyes.metrics.kernel_distance import (  # noqa: F401  (re-exported)
+    KernelDistance,
+    features_of,
+    kernel_reduce,
+    load_kernel_reference,
+)
 from interactive_eyes.stats import kernel as K
 
 
-def features_of(stats: list[dict[str, np.ndarray]], dims: int, metric: str) -> np.ndarray:
-    """The clips' feature rows concatenated in the given (manifest) order."""
-    parts = []
-    for s in stats:
-        if s is None:
-            continue
-        if "features" not in s:
-            raise ValueError(f"{metric}: a clip's statistics hold no 'features' (recorded by another metric version)")
-        f = np.asarray(s["features"])
-        if f.ndim != 2 or f.shape[1] != dims:
-            raise ValueError(f"{metric}: a clip's features are {f.shape}, expected (N, {dims})")
-        parts.append(f)
-    return np.concatenate(parts) if parts else np.zeros((0, dims), np.float32)
-
-
-def kernel_reduce(metric: str, gen: np.ndarray, reference: dict[str, np.ndarray] | None, dims: int, *,
-                  subsets: int, subset_size: int, seed: int, details: dict[str, Any]) -> SetResult:
-    """The set-level step KID and KVD share: counts, warning, kernel distance to the reference."""
-    import warnings
-
-    if reference is None:
-        raise ValueError(f"{metric}: a reference set is required (--reference DIR|stats.npz, or the ground-truth videos)")
-    if "features" not in reference:
-        raise ValueError(f"{metric}: the reference holds no per-sample features (recompute it with `ie-bench stats`)")
-    ref = np.asarray(reference["features"])
-    if ref.ndim != 2 or ref.shape[1] != dims:
-        raise ValueError(f"{metric}: reference features are {ref.shape}, this run is {dims}-d")
-    details = {**details, "n_generated": int(gen.shape[0]), "n_reference": int(ref.shape[0])}
-    if gen.shape[0] < 2 or ref.shape[0] < 2:
-        return SetResult(value=None, n_samples=int(gen.shape[0]),
-                         details={**details, "reason": "a kernel distance needs at least 2 samples in each set"})
-    res = K.kernel_distance(gen, ref, subsets=subsets, subset_size=subset_size, seed=seed)
-    if res.warning:
-        warnings.warn(f"{metric}: {res.warning}", K.KernelSampleSizeWarning, stacklevel=3)
-        details["sample_size_warning"] = res.warning
-    details.update({f"{metric}_std": res.std, **res.to_dict(), "min_samples": K.MIN_SAMPLES})
-    return SetResult(value=res.mean, n_samples=int(gen.shape[0]), details=details)
-
-
-class KID(FID):
+class KID(KernelDistance, FID):
     name = "kid"
     version = "1"
     higher_is_better = False
     description = ("Kernel Inception Distance (unbiased MMD², cubic kernel, torch-fidelity's subsets) of all "
                    "frames vs a reference set, on FID's Inception features")
+    family = "fid"
+    features_note = "float32 per frame"
 
     def __init__(self, dims: int = 2048, frame_stride: int = 1, batch_size: int = 50, subsets: int = K.SUBSETS,
                  subset_size: int = K.SUBSET_SIZE, seed: int = K.SEED, device: str = "cpu",
                  weights_path: str | None = None, offline: bool | None = None):
         super().__init__(dims=dims, frame_stride=frame_stride, batch_size=batch_size, device=device,
                          weights_path=weights_path, offline=offline)
-        if int(subsets) < 1 or int(subset_size) < 2:
-            raise ValueError(f"kid: need subsets >= 1 and subset_size >= 2, got {subsets} and {subset_size}")
-        self.subsets, self.subset_size, self.seed = int(subsets), int(subset_size), int(seed)
+        self._init_kernel(subsets, subset_size, seed)
 
-    def params(self) -> dict[str, Any]:
-        # subsets/subset_size/seed act only in the set-level step: they are recorded in the
-        # result's details, not here, so changing them reuses the stored per-clip features
-        return {**super().params(), "features": "float32 per frame"}
+    @property
+    def feature_dims(self) -> int:
+        return self.dims
 
-    def reference_meta(self) -> dict[str, str]:
-        # a reference .npz is an FID statistics file (same extractor and protocol) with features
-        return {**super().reference_meta(), "metric": "fid"}
-
-    def start(self, ctx) -> dict:
-        state = super().start(ctx)
-        state["features"] = []
-        return state
+    def reduce_details(self, stats: list) -> dict:
+        return {"n_clips": sum(s is not None for s in stats), "dims": self.dims, "frame_stride": self.frame_stride}
 
     def finish(self, state: dict) -> ClipResult:
         self._flush(state)
@@ -112,31 +69,3 @@ class KID(FID):
         feats = np.concatenate(state["features"]).astype(np.float32, copy=False)
         return ClipResult(metric=self.name, value=None, stats={"features": feats},
                           details={"n_frames": int(feats.shape[0]), "n_decoded": state["seen"]})
-
-    def reduce(self, stats: list[dict[str, np.ndarray]], reference: dict[str, np.ndarray] | None = None) -> SetResult:
-        gen = features_of(stats, self.dims, self.name)
-        if gen.shape[0] == 0:
-            return SetResult(value=None, n_samples=0, details={"reason": "no clip features"})
-        return kernel_reduce(self.name, gen, reference, self.dims, subsets=self.subsets,
-                             subset_size=self.subset_size, seed=self.seed,
-                             details={"n_clips": sum(s is not None for s in stats), "dims": self.dims,
-                                      "frame_stride": self.frame_stride})
-
-    def load_reference(self, source: str | Path, progress: bool = True) -> dict[str, np.ndarray]:
-        """``{"features": (N, dims)}`` from an FID ``.npz`` with features, or computed from media."""
-        return load_kernel_reference(self, source, "fid", progress)
-
-
-def load_kernel_reference(metric, source: str | Path, family: str, progress: bool) -> dict[str, np.ndarray]:
-    """KID/KVD reference features: from a statistics file (provenance checked, features required)
-    or computed from a folder with the metric's own protocol."""
-    from interactive_eyes.stats.reference import (STATS_EXTENSION, ReferenceError, load_reference,
-                                                  no_features_reason)
-
-    src = Path(source)
-    if src.suffix.lower() == STATS_EXTENSION:
-        arrays, _meta = load_reference(src, metric.reference_meta(), features=True)
-        if "features" not in arrays:
-            raise ReferenceError(src, no_features_reason(metric.name, family))
-        return {"features": arrays["features"]}
-    return {"features": metric.compute_reference_set(src, progress, features=True).features}

@@ -17,44 +17,33 @@ Results carry ``kvd_std``, the clip counts and a warning below 100 clips in eith
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 
-from interactive_eyes.metrics.base import ClipResult, SetResult
+from interactive_eyes.metrics.base import ClipResult
 from interactive_eyes.metrics.fvd import FEATURE_DIM, FVD
-from interactive_eyes.metrics.kid import features_of, kernel_reduce, load_kernel_reference
+from interactive_eyes.metrics.kernel_distance import KernelDistance
 from interactive_eyes.stats import kernel as K
 
 
-class KVD(FVD):
+class KVD(KernelDistance, FVD):
     name = "kvd"
     version = "1"
     higher_is_better = False
     description = ("Kernel Video Distance (unbiased MMD², cubic kernel, torch-fidelity's subsets) of 16-frame "
                    "clips vs a reference set, on FVD's I3D features")
+    family = "fvd"
+    features_note = "float32 per 16-frame clip"
+    feature_dims = FEATURE_DIM
 
     def __init__(self, clip_len: int = 16, max_clips_per_video: int | None = None, batch_size: int = 2,
                  subsets: int = K.SUBSETS, subset_size: int = K.SUBSET_SIZE, seed: int = K.SEED,
                  device: str = "cpu", weights_path: str | None = None, offline: bool | None = None):
         super().__init__(clip_len=clip_len, max_clips_per_video=max_clips_per_video, batch_size=batch_size,
                          device=device, weights_path=weights_path, offline=offline)
-        if int(subsets) < 1 or int(subset_size) < 2:
-            raise ValueError(f"kvd: need subsets >= 1 and subset_size >= 2, got {subsets} and {subset_size}")
-        self.subsets, self.subset_size, self.seed = int(subsets), int(subset_size), int(seed)
+        self._init_kernel(subsets, subset_size, seed)
 
-    def params(self) -> dict[str, Any]:
-        # set-level options (subsets, subset_size, seed) are recorded in the result's details
-        return {**super().params(), "features": "float32 per 16-frame clip"}
-
-    def reference_meta(self) -> dict[str, str]:
-        return {**super().reference_meta(), "metric": "fvd"}
-
-    def start(self, ctx) -> dict:
-        state = super().start(ctx)
-        state["features"] = []
-        return state
+    def reduce_details(self, stats: list) -> dict:
+        return {"n_videos": sum(s is not None for s in stats), "clip_len": self.clip_len}
 
     def finish(self, state: dict) -> ClipResult:
         self._flush(state)
@@ -65,15 +54,3 @@ class KVD(FVD):
         return ClipResult(metric=self.name, value=None, stats={"features": feats},
                           details={"n_clips": n, "n_frames": state["seen"],
                                    "n_frames_unused": state["seen"] - n * self.clip_len})
-
-    def reduce(self, stats: list[dict[str, np.ndarray]], reference: dict[str, np.ndarray] | None = None) -> SetResult:
-        gen = features_of(stats, FEATURE_DIM, self.name)
-        if gen.shape[0] == 0:
-            return SetResult(value=None, n_samples=0, details={"reason": "no clip features"})
-        return kernel_reduce(self.name, gen, reference, FEATURE_DIM, subsets=self.subsets,
-                             subset_size=self.subset_size, seed=self.seed,
-                             details={"n_videos": sum(s is not None for s in stats), "clip_len": self.clip_len})
-
-    def load_reference(self, source: str | Path, progress: bool = True) -> dict[str, np.ndarray]:
-        """``{"features": (N, 400)}`` from an FVD ``.npz`` with features, or computed from videos."""
-        return load_kernel_reference(self, source, "fvd", progress)
