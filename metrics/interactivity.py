@@ -15,8 +15,8 @@ displacements in a shared 224/M crop around an EMA-smoothed centre, sticky 10-un
 speaking segments read as decimal seconds, closed. ``mode="corrected"`` (default,
 ``interactivity_tracks``) fixes what spec/metrics.md §5.4 and issue 10 show to be wrong:
 timecode segments, half-open; each person's own scale; camera motion estimated from the
-background and removed (``faces.camera``; a clip whose background gives no reliable estimate
-is scored without, and says so); glitches of up to 3 frames and unsupported jumps at gap edges
+background, else from outside the faces, and removed (``faces.camera``; a clip without a
+reliable estimate is scored without, and says so); glitches of up to 3 frames and unsupported jumps at gap edges
 rejected, counted by reason; a fixed 1/25 s time step (interpolated), so the value is per
 1/25 s at any frame rate without scaling the noise floor; a per-person noise floor beside the
 value.
@@ -51,8 +51,7 @@ BLANK_CROP_STD = 4.0
 # Camera compensation is applied to a clip when at least this share of its frame steps has a
 # reliable background estimate; below that the clip is scored without it (said in the details).
 MIN_CAMERA_OK_FRACTION = 0.5
-# where a step's estimate comes from (faces.camera.SOURCES): the background first, else everything
-# outside the faces (hair, clothes, torsos)
+# where a step's estimate comes from (faces.camera.SOURCES): the background, else outside the faces
 CAMERA_SOURCES = ("background", "bodies")
 
 
@@ -237,8 +236,7 @@ class Interactivity(Metric):
     name = "interactivity"
     # 2.0: camera compensation, 1-3 frame glitches and gap edges, fixed 1/25 s step (the corrected
     # value is per 1/25 s), noise floor (issue 10). Paper values are unchanged.
-    # 2.1: a second camera tier from everything outside the faces where the background is
-    # textureless (clip 11's wall): corrected values change; the version is in every cache key.
+    # 2.1: a second camera tier from outside the faces where the background is textureless (clip 11)
     version = "2.1"
     higher_is_better = True
     needs = frozenset({"faces", "landmarks"})
@@ -268,8 +266,7 @@ class Interactivity(Metric):
                 "scale": "per person: 224 / median square box side", "spike_floor": self.spike_floor,
                 "spike_z": self.spike_z, "spike_neighbour_ratio": SPIKE_NEIGHBOUR_RATIO,
                 "max_glitch_run": MAX_GLITCH_RUN, "step_s": STEP, "blank_crop_std": BLANK_CROP_STD,
-                "camera": "similarity from the background, else outside the faces (faces.camera, 1.2x face box)"
-                if self.camera else "none",
+                "camera": "background, else outside 1.2x face boxes (faces.camera)" if self.camera else "none",
                 "min_visible_fraction": self.min_visible_fraction}
 
     # ------------------------------------------------------------------------------ streaming

@@ -14,7 +14,7 @@ How (all OpenCV, on a grey copy reduced by an integer factor to at least ``WORK_
   keeps their last region.
 * **Features.** Shi-Tomasi corners in the background (``cv2.goodFeaturesToTrack``), followed
   from frame to frame by pyramidal Lucas-Kanade (``cv2.calcOpticalFlowPyrLK``); the set is topped
-  up only when fewer than half survive, so a frame costs one LK pass (~1 ms at 360 px); on a
+  up only when fewer than half of the last search's survive, so most frames cost one LK pass; on a
   background without enough corners the search is retried every ``RETRY_EVERY`` frames only.
 * **Fit.** A robust similarity (``cv2.estimateAffinePartial2D``, RANSAC, 0.5 working px), so
   that one moving object in the background does not move the estimate.
@@ -29,8 +29,10 @@ everything that is not a *face*: the whole frame outside each person's face box 
 ``FACE_ENLARGE`` = 1.2x about its centre (hair, ears, neck, clothes, torso edges, shirt print,
 and whatever background there is). This is a deviation from "the camera is what is not a
 person": it removes motion that the head shares with the torso (whole-body sway, a lean), which
-is not an eye/brow reaction; nods and turns move the head relative to the torso and the
-hair's share of the features is a minority against the clothes, so they still count. Each step
+is not an eye/brow reaction; nods and turns move the head relative to the torso and still
+count, though the hair in the fit moves with the head and pulls the estimate towards it
+(docs/interactivity.md measures how much on clip 11: the clip value moves by -7% to +19% with
+the exclusion, per person more). One fit across all people. Each step
 says which tier gave it (``CameraStep.source``).
 
 On identical frames LK returns zero flow exactly, so a still shot gives the identity and adds
