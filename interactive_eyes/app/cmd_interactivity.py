@@ -139,7 +139,8 @@ def format_result(result, clip_id: str) -> str:
         share = cam.get("share_removed")
         lines.append(f"  camera: {cam.get('mean_motion_px') or 0.0:.3f} px/frame removed"
                      + (f" ({share:.1%} of the value)" if share is not None else "")
-                     + f", {cam.get('n_fallback_steps', 0)} of {cam.get('n_steps', 0)} steps without an estimate")
+                     + f", {cam.get('n_fallback_steps', 0)} of {cam.get('n_steps', 0)} steps without an estimate"
+                     + (f"; source: {cam['source']}" if cam.get("source") else ""))
     else:
         lines.append(f"  camera: not compensated ({cam.get('reason')})")
     return "\n".join(lines)

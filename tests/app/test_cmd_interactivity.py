@@ -131,3 +131,5 @@ def test_a_whole_frame_move_is_removed_by_the_second_tier_and_no_camera(video_an
     assert off["value"] > 1.0 and on["value"] < 0.15 * off["value"]
     assert cam["share_removed"] > 0.85
     assert off["details"]["camera"] == {"compensated": False, "reason": "camera compensation off"}
+    r = invoke("interactivity", video, "--clip", "solo", "--manifest", manifest)
+    assert "steps without an estimate; source: bodies" in r.output
