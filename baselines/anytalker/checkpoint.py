@@ -21,6 +21,7 @@ import torch
 
 from .config import VARIANT_AF, VARIANT_LEGACY, AnyTalkerConfig
 from .model import AnyTalkerDiT
+from .tensor_files import CheckpointError, load_tensor_file, tensor_dict
 
 # §4: these keys identify the variant
 LEGACY_KEY = "blocks.0.audio_cross_attn.kv_linear.weight"
@@ -31,37 +32,16 @@ RELEASED_HEAD_DIM = 128
 _SHOW = 8  # keys named in an error message
 
 
-class CheckpointError(ValueError):
-    """The file is not an AnyTalker DiT state dict matching the expected architecture."""
-
-
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a checkpoint safely: tensors only, no arbitrary unpickling. Returns the DiT state dict
     (``obj["model"]`` for the official ``.pth`` files)."""
-    path = os.fspath(path)
-    if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
-
-        obj: Any = load_file(path, device="cpu")
-    else:
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as exc:
-            if "mmap" not in str(exc):  # legacy (non-zip) files cannot be memory-mapped
-                raise
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    return _state_dict_of(obj, path)
+    return _state_dict_of(load_tensor_file(path), os.fspath(path))
 
 
 def _state_dict_of(obj: Any, source: str = "checkpoint") -> dict[str, torch.Tensor]:
     if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
         obj = obj["model"]  # §4: the DiT weights are under "model"
-    if not isinstance(obj, Mapping):
-        raise CheckpointError(f"{source}: expected a dict of tensors (or {{'model': ...}}), got {type(obj).__name__}")
-    bad = [k for k, v in obj.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
-    if bad:
-        raise CheckpointError(f"{source}: non-tensor entries {bad[:_SHOW]}")
-    return dict(obj)
+    return tensor_dict(obj, source, expected="a dict of tensors (or {'model': ...})", show=_SHOW)
 
 
 def detect_variant(state_dict: Mapping[str, torch.Tensor]) -> str:

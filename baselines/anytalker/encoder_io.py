@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from .checkpoint import CheckpointError
+from .tensor_files import CheckpointError, load_tensor_file, tensor_dict
 
 _SHOW = 5  # keys named in an error message
 
@@ -32,26 +32,11 @@ def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not p.is_file():
         raise FileNotFoundError(f"{p}: weights file not found")
     try:
-        if p.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            obj: Any = load_file(str(p), device="cpu")
-        else:
-            try:
-                obj = torch.load(p, map_location="cpu", weights_only=True, mmap=True)
-            except RuntimeError as exc:
-                if "mmap" not in str(exc):  # legacy (non-zip) pickles cannot be memory-mapped
-                    raise
-                obj = torch.load(p, map_location="cpu", weights_only=True)
+        obj = load_tensor_file(p)
     except Exception as exc:  # unpickling, zip, safetensors header errors: one line naming the file
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{p}: cannot read weights ({first})") from exc
-    if not isinstance(obj, Mapping):
-        raise CheckpointError(f"{p}: expected a flat dict of tensors, got {type(obj).__name__}")
-    bad = [k for k, v in obj.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
-    if bad:
-        raise CheckpointError(f"{p}: non-tensor entries {bad[:_SHOW]}")
-    return dict(obj)
+    return tensor_dict(obj, str(p), show=_SHOW)
 
 
 def read_config(config: Mapping[str, Any] | str | os.PathLike | None) -> dict[str, Any]:
