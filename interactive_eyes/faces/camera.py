@@ -45,7 +45,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-WORK_SIDE = 360  # the working copy's longer side is at least this (px, an integer reduction); LK still reaches < 0.05 full-res px (tests)
+# the working copy's longer side is at least this (px, an integer reduction); LK still reaches
+# < 0.05 full-res px there (tests)
+WORK_SIDE = 360
 MAX_FEATURES = 200
 MIN_DISTANCE = 8  # between features, working px
 QUALITY = 0.005  # Shi-Tomasi quality level (relative to the strongest corner)
@@ -147,7 +149,8 @@ class _Tier:
         pts, what = self.pts, ("background" if self.name == "background" else "non-face") + " features"
         if pts is None and self.wait > 0:
             self.wait -= 1
-            return CameraStep(IDENTITY.copy(), False, 0, 0, f"too few {what} (searched every {RETRY_EVERY} frames)", None)
+            reason = f"too few {what} (searched every {RETRY_EVERY} frames)"
+            return CameraStep(IDENTITY.copy(), False, 0, 0, reason, None)
         # topped up when fewer than half of the last search's features survive (not half of
         # max_features: a region with 120 corners would otherwise be searched on every frame, the
         # costliest part of a step, 0.6 ms on clip 11)
@@ -206,9 +209,9 @@ class CameraMotion:
 
     def _grey(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
         """The grey working image, reduced by the integer factor k = floor(longer side / work_side)
-        (640 px: kept, 832 -> 416, 1280 -> 427, 1920 -> 384; at least ``work_side``): OpenCV's area reduction by an integer factor
-        is a plain k x k box mean (0.07 ms on clip 11's RGB frame against 1.1 ms for the
-        non-integer 832 -> 360), and reducing before converting to grey gives the same image to
+        (640 px: kept, 832 -> 416, 1280 -> 427, 1920 -> 384; at least ``work_side``): OpenCV's
+        area reduction by an integer factor is a plain k x k box mean (0.07 ms on clip 11's RGB
+        frame against 1.1 ms for the non-integer 832 -> 360), and reducing before converting to grey gives the same image to
         rounding (both are linear) at a fraction of the cost."""
         import cv2
 
