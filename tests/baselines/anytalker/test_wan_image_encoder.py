@@ -8,7 +8,6 @@ but the last; tolerances 1e-4 for outputs, 1e-5 for preprocessing and single lay
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -19,22 +18,15 @@ pytest.importorskip("transformers")
 from interactive_eyes.baselines.anytalker.checkpoint import CheckpointError  # noqa: E402
 from interactive_eyes.baselines.anytalker.image_encoder import (  # noqa: E402
     CLIP_MEAN, CLIP_STD, VIT_H14_CONFIG, clip_hf_config, convert_clip_state_dict, infer_clip_config, load_wan_clip)
+from wan_golden import err  # noqa: E402  (the shared helper module of this folder)
+import wan_golden  # noqa: E402
 
 WHOLE_ATOL = 1e-4
 PRE_ATOL = 1e-5
 
 
 def golden_dir() -> Path:
-    data = os.environ.get("IE_BENCH_TEST_DATA")
-    d = Path(data).resolve() / ".." / "golden" / "wan-encoders" if data else None
-    if d is None or not (d / "clip_tiny.safetensors").is_file():
-        pytest.skip("Wan encoder golden vectors not found (set IE_BENCH_TEST_DATA)")
-    return d.resolve()
-
-
-def err(a: torch.Tensor, b: torch.Tensor) -> float:
-    assert a.shape == b.shape, (a.shape, b.shape)
-    return float((a.double() - b.double()).abs().max())
+    return wan_golden.golden_dir("clip_tiny.safetensors")
 
 
 @pytest.fixture(scope="module")

@@ -20,22 +20,15 @@ pytest.importorskip("transformers")
 from interactive_eyes.baselines.anytalker.checkpoint import CheckpointError  # noqa: E402
 from interactive_eyes.baselines.anytalker.text_encoder import (  # noqa: E402
     UMT5_XXL_CONFIG, clean_text, convert_umt5_state_dict, infer_umt5_config, load_umt5, umt5_hf_config)
+from wan_golden import err  # noqa: E402  (the shared helper module of this folder)
+import wan_golden  # noqa: E402
 
 WHOLE_ATOL = 1e-4
 LAYER_ATOL = 1e-5
 
 
 def golden_dir() -> Path:
-    data = os.environ.get("IE_BENCH_TEST_DATA")
-    d = Path(data).resolve() / ".." / "golden" / "wan-encoders" if data else None
-    if d is None or not (d / "t5_tiny.safetensors").is_file():
-        pytest.skip("Wan encoder golden vectors not found (set IE_BENCH_TEST_DATA)")
-    return d.resolve()
-
-
-def err(a: torch.Tensor, b: torch.Tensor) -> float:
-    assert a.shape == b.shape, (a.shape, b.shape)
-    return float((a.double() - b.double()).abs().max())
+    return wan_golden.golden_dir("t5_tiny.safetensors")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ in tmp_path and loaded through the real loader.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -22,22 +21,15 @@ from interactive_eyes.baselines.anytalker.checkpoint import CheckpointError  # n
 from interactive_eyes.baselines.anytalker.vae import (  # noqa: E402
     LATENTS_MEAN, LATENTS_STD, WAN_VAE_CONFIG, build_vae_model, conditioning_clip, convert_wan_vae_state_dict,
     infer_vae_config, load_wan_vae)
+from wan_golden import err  # noqa: E402  (the shared helper module of this folder)
+import wan_golden  # noqa: E402
 
 WHOLE_ATOL = 1e-4  # README: whole-model outputs
 PRE_ATOL = 1e-5  # README: preprocessing tensors
 
 
 def golden_dir() -> Path:
-    data = os.environ.get("IE_BENCH_TEST_DATA")
-    d = Path(data).resolve() / ".." / "golden" / "wan-encoders" if data else None
-    if d is None or not (d / "vae_tiny.safetensors").is_file():
-        pytest.skip("Wan encoder golden vectors not found (set IE_BENCH_TEST_DATA)")
-    return d.resolve()
-
-
-def err(a: torch.Tensor, b: torch.Tensor) -> float:
-    assert a.shape == b.shape, (a.shape, b.shape)
-    return float((a.double() - b.double()).abs().max())
+    return wan_golden.golden_dir("vae_tiny.safetensors")
 
 
 @pytest.fixture(scope="module")
