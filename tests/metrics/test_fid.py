@@ -9,7 +9,6 @@ pytorch-fid gets the same state dict through its ``load_state_dict_from_url``.
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 
 import numpy as np
@@ -23,41 +22,19 @@ from interactive_eyes.download import sha256_file  # noqa: E402
 from interactive_eyes.metrics.base import ClipResult, FrameData  # noqa: E402
 from interactive_eyes.metrics.fid import FID, build_fid_inception  # noqa: E402
 from interactive_eyes.stats.frechet import GaussianStats, SampleSizeWarning, frechet_distance  # noqa: E402
+from weight_files import random_fid_inception, register_file  # noqa: E402  (the shared helper module of this folder)
 
 
 @pytest.fixture(scope="session")
 def random_fid_weights(tmp_path_factory):
     """A random FID Inception state dict saved as a .pth (built without any download)."""
-    import torchvision
-
-    torch.manual_seed(0)
-    base = torchvision.models.inception_v3(num_classes=1008, aux_logits=False, weights=None, init_weights=True)
-    original = pfi.load_state_dict_from_url
-    pfi.load_state_dict_from_url = lambda url, **kw: base.state_dict()  # same keys as the FID blocks
-    try:
-        net = pfi.fid_inception_v3()
-    finally:
-        pfi.load_state_dict_from_url = original
-    # Calibrate BatchNorm on noise (cumulative average), else random activations explode ~1e10.
-    for mod in net.modules():
-        if isinstance(mod, torch.nn.BatchNorm2d):
-            mod.reset_running_stats()
-            mod.momentum = None
-    net.train()
-    with torch.no_grad():
-        net(torch.rand(8, 3, 299, 299) * 2 - 1)
-    path = tmp_path_factory.mktemp("fidw") / "pt_inception-random.pth"
-    torch.save(net.state_dict(), path)
-    return path
+    return random_fid_inception(tmp_path_factory.mktemp("fidw") / "pt_inception-random.pth", 8)
 
 
 @pytest.fixture
 def registered(random_fid_weights, monkeypatch):
     """Point the registry's pt_inception entry at the random file (hash and size of that file)."""
-    spec = W.WEIGHTS["pt_inception"]
-    fake = dataclasses.replace(spec, sha256=sha256_file(random_fid_weights),
-                               size=random_fid_weights.stat().st_size, sha256_prefix=None)
-    monkeypatch.setitem(W.WEIGHTS, "pt_inception", fake)
+    register_file(monkeypatch, "pt_inception", random_fid_weights, sha256_prefix=None)
     monkeypatch.setattr(pfi, "load_state_dict_from_url",
                         lambda url, **kw: torch.load(random_fid_weights, map_location="cpu", weights_only=True))
     return random_fid_weights

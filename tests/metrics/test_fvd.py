@@ -8,7 +8,6 @@ can be read back from the features.
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 
 import numpy as np
@@ -17,10 +16,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from interactive_eyes import weights as W  # noqa: E402
-from interactive_eyes.download import sha256_file  # noqa: E402
 from interactive_eyes.metrics.base import FrameData  # noqa: E402
 from interactive_eyes.metrics.fvd import FVD  # noqa: E402
 from interactive_eyes.stats.frechet import GaussianStats, SampleSizeWarning, frechet_distance  # noqa: E402
+from weight_files import register_file, save_torchscript  # noqa: E402  (the shared helper module of this folder)
 
 
 class StandInI3D(torch.nn.Module):
@@ -57,18 +56,12 @@ class StandInI3D(torch.nn.Module):
 
 @pytest.fixture(scope="session")
 def standin_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("i3d") / "i3d_torchscript.pt"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated; the real file is TorchScript
-        torch.jit.script(StandInI3D().eval()).save(str(path))
-    return path
+    return save_torchscript(StandInI3D(), tmp_path_factory.mktemp("i3d") / "i3d_torchscript.pt")
 
 
 @pytest.fixture
 def fvd_weights(standin_file, monkeypatch):
-    spec = W.WEIGHTS["i3d_torchscript"]
-    fake = dataclasses.replace(spec, sha256=sha256_file(standin_file), size=standin_file.stat().st_size)
-    monkeypatch.setitem(W.WEIGHTS, "i3d_torchscript", fake)
+    register_file(monkeypatch, "i3d_torchscript", standin_file)
     return str(standin_file)
 
 

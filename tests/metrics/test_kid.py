@@ -9,7 +9,6 @@ block 0) keeps it fast — the kernel arithmetic does not depend on the feature 
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 
 import numpy as np
@@ -21,46 +20,23 @@ metric_kid = pytest.importorskip("torch_fidelity.metric_kid")
 
 from click.testing import CliRunner  # noqa: E402
 
-from interactive_eyes import weights as W  # noqa: E402
 from interactive_eyes.app.cli import main  # noqa: E402
-from interactive_eyes.download import sha256_file  # noqa: E402
 from interactive_eyes.metrics.base import FrameData  # noqa: E402
 from interactive_eyes.metrics.kid import KID  # noqa: E402
 from interactive_eyes.stats.frechet import GaussianStats  # noqa: E402
 from interactive_eyes.stats.kernel import KernelSampleSizeWarning, kernel_distance  # noqa: E402
 from interactive_eyes.stats.reference import ReferenceError  # noqa: E402
+from weight_files import random_fid_inception, register_file  # noqa: E402  (the shared helper module of this folder)
 
 
 @pytest.fixture(scope="module")
 def random_fid_weights(tmp_path_factory):
-    import torchvision
-
-    torch.manual_seed(0)
-    base = torchvision.models.inception_v3(num_classes=1008, aux_logits=False, weights=None, init_weights=True)
-    original = pfi.load_state_dict_from_url
-    pfi.load_state_dict_from_url = lambda url, **kw: base.state_dict()
-    try:
-        net = pfi.fid_inception_v3()
-    finally:
-        pfi.load_state_dict_from_url = original
-    for mod in net.modules():  # BatchNorm calibrated on noise, else random activations explode
-        if isinstance(mod, torch.nn.BatchNorm2d):
-            mod.reset_running_stats()
-            mod.momentum = None
-    net.train()
-    with torch.no_grad():
-        net(torch.rand(4, 3, 299, 299) * 2 - 1)
-    path = tmp_path_factory.mktemp("kidw") / "pt_inception-random.pth"
-    torch.save(net.state_dict(), path)
-    return path
+    return random_fid_inception(tmp_path_factory.mktemp("kidw") / "pt_inception-random.pth", 4)
 
 
 @pytest.fixture
 def registered(random_fid_weights, monkeypatch):
-    spec = W.WEIGHTS["pt_inception"]
-    fake = dataclasses.replace(spec, sha256=sha256_file(random_fid_weights),
-                               size=random_fid_weights.stat().st_size, sha256_prefix=None)
-    monkeypatch.setitem(W.WEIGHTS, "pt_inception", fake)
+    register_file(monkeypatch, "pt_inception", random_fid_weights, sha256_prefix=None)
     monkeypatch.setenv("IE_BENCH_WEIGHT_PT_INCEPTION", str(random_fid_weights))
     return random_fid_weights
 

@@ -3,7 +3,6 @@ signature, same file format, registered under its own SHA-256), as test_fvd.py d
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 
 import numpy as np
@@ -14,14 +13,13 @@ metric_kid = pytest.importorskip("torch_fidelity.metric_kid")
 
 from click.testing import CliRunner  # noqa: E402
 
-from interactive_eyes import weights as W  # noqa: E402
 from interactive_eyes.app.cli import main  # noqa: E402
-from interactive_eyes.download import sha256_file  # noqa: E402
 from interactive_eyes.metrics.base import FrameData  # noqa: E402
 from interactive_eyes.metrics.fvd import FVD  # noqa: E402
 from interactive_eyes.metrics.kvd import KVD  # noqa: E402
 from interactive_eyes.stats.kernel import KernelSampleSizeWarning, kernel_distance  # noqa: E402
 from interactive_eyes.stats.reference import ReferenceError  # noqa: E402
+from weight_files import register_file, save_torchscript  # noqa: E402  (the shared helper module of this folder)
 
 
 class StandInI3D(torch.nn.Module):
@@ -53,18 +51,12 @@ class StandInI3D(torch.nn.Module):
 
 @pytest.fixture(scope="module")
 def standin_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("i3d") / "i3d_torchscript.pt"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated; the real file is TorchScript
-        torch.jit.script(StandInI3D().eval()).save(str(path))
-    return path
+    return save_torchscript(StandInI3D(), tmp_path_factory.mktemp("i3d") / "i3d_torchscript.pt")
 
 
 @pytest.fixture
 def registered(standin_file, monkeypatch):
-    spec = W.WEIGHTS["i3d_torchscript"]
-    fake = dataclasses.replace(spec, sha256=sha256_file(standin_file), size=standin_file.stat().st_size)
-    monkeypatch.setitem(W.WEIGHTS, "i3d_torchscript", fake)
+    register_file(monkeypatch, "i3d_torchscript", standin_file)
     monkeypatch.setenv("IE_BENCH_WEIGHT_I3D_TORCHSCRIPT", str(standin_file))
     return standin_file
 
