@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 
 from interactive_eyes.baselines.base import Capabilities, load_reference_frame
-from interactive_eyes.baselines.foreign import ForeignMethod, Invocation, centre_crop, write_reference, write_tracks
+from interactive_eyes.baselines.foreign import ForeignMethod, Invocation, centre_crop, single_person_inputs
 
 PW = "pretrained_weights"
 
@@ -44,8 +44,7 @@ class AniPortraitMethod(ForeignMethod):
 
     def prepare_job(self, item, job, seed):
         p = self._params
-        ref = write_reference(item, job.inputs, rgb=centre_crop(load_reference_frame(item.reference_frame), 1.0))
-        (wav,) = write_tracks(item, job.inputs)
+        ref, wav = single_person_inputs(item, job.inputs, rgb=centre_crop(load_reference_frame(item.reference_frame), 1.0))
         cfg = {
             "pretrained_base_model_path": self.weight("stable-diffusion-v1-5"),
             "pretrained_vae_path": self.weight("sd-vae-ft-mse"),

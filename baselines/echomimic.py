@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 
 from interactive_eyes.baselines.base import Capabilities, frame_count
-from interactive_eyes.baselines.foreign import ForeignMethod, Invocation, face_boxes, frames_4n1, write_reference, write_tracks
+from interactive_eyes.baselines.foreign import ForeignMethod, Invocation, face_boxes, frames_4n1, single_person_inputs
 
 V1_FILES = ("echomimic/denoising_unet.pth", "echomimic/reference_unet.pth", "echomimic/motion_module.pth",
             "echomimic/face_locator.pth", "echomimic/sd-vae-ft-mse", "echomimic/sd-image-variations-diffusers",
@@ -90,8 +90,7 @@ class EchoMimicMethod(ForeignMethod):
 
     def prepare_job(self, item, job, seed):
         p = self._params
-        ref = write_reference(item, job.inputs)
-        (wav,) = write_tracks(item, job.inputs)
+        ref, wav = single_person_inputs(item, job.inputs)
         if p["variant"] == "v3-flash":
             n = frames_4n1(frame_count(item.duration, 25))
             argv = [self.python(), self.entry(), "--image_path", str(ref), "--audio_path", str(wav), "--prompt", item.prompt,

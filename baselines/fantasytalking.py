@@ -12,7 +12,7 @@ per job, the single mp4 in it. Weights folder::
 from __future__ import annotations
 
 from interactive_eyes.baselines.base import Capabilities, frame_count
-from interactive_eyes.baselines.foreign import ForeignMethod, Invocation, frames_4n1, write_reference, write_tracks
+from interactive_eyes.baselines.foreign import ForeignMethod, Invocation, frames_4n1, single_person_inputs
 
 FPS = 23
 
@@ -38,8 +38,7 @@ class FantasyTalkingMethod(ForeignMethod):
 
     def prepare_job(self, item, job, seed):
         p = self._params
-        ref = write_reference(item, job.inputs)
-        (wav,) = write_tracks(item, job.inputs)
+        ref, wav = single_person_inputs(item, job.inputs)
         n = frames_4n1(frame_count(item.duration, FPS), extra=4)
         argv = [self.python(), self.entry(), "--image_path", str(ref), "--audio_path", str(wav), "--prompt", item.prompt,
                 "--output_dir", str(job.out), "--image_size", str(p["image_size"]), "--max_num_frames", str(n),

@@ -250,6 +250,14 @@ def write_reference(item: Item, folder: Path, name: str | None = None, *, rgb=No
     return p
 
 
+def single_person_inputs(item: Item, folder: Path, *, rgb=None) -> tuple[Path, Path]:
+    """A one-person method's two inputs in ``folder``: the reference frame as PNG (``rgb`` instead
+    when given, e.g. the method's own crop) and the person's track as WAV."""
+    ref = write_reference(item, folder, rgb=rgb)
+    (wav,) = write_tracks(item, folder)
+    return ref, wav
+
+
 def face_boxes(item: Item) -> list[tuple[float, float, float, float]]:
     """One face box (x1, y1, x2, y2, reference pixels) per person, left to right.
 

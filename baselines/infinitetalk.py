@@ -48,11 +48,5 @@ class InfiniteTalkMethod(MeiGenJsonMethod):
         argv = [self.python(), self.entry(), "--task", "infinitetalk-14B", "--size", p["size"], "--mode", "streaming",
                 "--motion_frame", str(p["motion_frame"]), "--max_frame_num", "1000",
                 "--ckpt_dir", self.weight(WAN_BASE), "--wav2vec_dir", self.weight(WAV2VEC),
-                "--infinitetalk_dir", self.weight(f"InfiniteTalk/{which}/infinitetalk.safetensors"),
-                "--input_json", str(js), "--save_file", str(job.out / item.clip_id),
-                "--audio_save_dir", str(job.work / "save_audio"),
-                "--base_seed", str(seed), "--sample_steps", str(p["sample_steps"]),
-                "--sample_shift", str(p["sample_shift"]), "--sample_text_guide_scale", str(p["text_guide_scale"]),
-                "--sample_audio_guide_scale", str(p["audio_guide_scale"]),
-                "--num_persistent_param_in_dit", str(p["num_persistent_param_in_dit"])]
+                "--infinitetalk_dir", self.weight(f"InfiniteTalk/{which}/infinitetalk.safetensors")] + self.wan_job_argv(item, job, js, seed)
         return Invocation(argv=argv, output=f"out/{item.clip_id}.mp4", facts={"input_json": doc})

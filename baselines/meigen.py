@@ -47,3 +47,14 @@ class MeiGenJsonMethod(ForeignMethod):
         path = job.inputs / "input.json"
         path.write_text(json.dumps(doc, indent=2))
         return path, doc
+
+    def wan_job_argv(self, item, job, js: Path, seed: int) -> list[str]:
+        """The argv tail MultiTalk and InfiniteTalk share (their ``generate_*.py`` take the same
+        item, output, seed and sampling flags)."""
+        p = self._params
+        return ["--input_json", str(js), "--save_file", str(job.out / item.clip_id),
+                "--audio_save_dir", str(job.work / "save_audio"),  # unique per job (spec gotcha)
+                "--base_seed", str(seed), "--sample_steps", str(p["sample_steps"]),
+                "--sample_shift", str(p["sample_shift"]), "--sample_text_guide_scale", str(p["text_guide_scale"]),
+                "--sample_audio_guide_scale", str(p["audio_guide_scale"]),
+                "--num_persistent_param_in_dit", str(p["num_persistent_param_in_dit"])]

@@ -65,11 +65,5 @@ class MultiTalkMethod(MeiGenJsonMethod):
         p = self._params
         argv = [self.python(), self.entry(), "--task", "multitalk-14B", "--size", p["size"], "--mode", "streaming",
                 "--frame_num", "81", "--motion_frame", "25",
-                "--ckpt_dir", str(self.ckpt_dir(job)), "--wav2vec_dir", self.weight(WAV2VEC),
-                "--input_json", str(js), "--save_file", str(job.out / item.clip_id),
-                "--audio_save_dir", str(job.work / "save_audio"),  # unique per job (spec gotcha)
-                "--base_seed", str(seed), "--sample_steps", str(p["sample_steps"]),
-                "--sample_shift", str(p["sample_shift"]), "--sample_text_guide_scale", str(p["text_guide_scale"]),
-                "--sample_audio_guide_scale", str(p["audio_guide_scale"]),
-                "--num_persistent_param_in_dit", str(p["num_persistent_param_in_dit"])]
+                "--ckpt_dir", str(self.ckpt_dir(job)), "--wav2vec_dir", self.weight(WAV2VEC)] + self.wan_job_argv(item, job, js, seed)
         return Invocation(argv=argv, output=f"out/{item.clip_id}.mp4", facts={"input_json": doc})

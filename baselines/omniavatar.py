@@ -14,7 +14,7 @@ are read relative to the checkout, as configs/inference.yaml names them.
 from __future__ import annotations
 
 from interactive_eyes.baselines.base import Capabilities
-from interactive_eyes.baselines.foreign import ForeignMethod, Invocation, write_prompt_list, write_reference, write_tracks
+from interactive_eyes.baselines.foreign import ForeignMethod, Invocation, single_person_inputs, write_prompt_list
 
 SILENCE_S = 0.32  # 8 frames at 25 fps exactly
 LEAD_IN = 1 + 8  # the reference frame, then the silent frames
@@ -41,8 +41,7 @@ class OmniAvatarMethod(ForeignMethod):
 
     def prepare_job(self, item, job, seed):
         p = self._params
-        ref = write_reference(item, job.inputs)
-        (wav,) = write_tracks(item, job.inputs)
+        ref, wav = single_person_inputs(item, job.inputs)
         lst = write_prompt_list(job.inputs / "list.txt", [(item.prompt, ref, wav)])
         hp = {"seed": seed, "silence_duration_s": SILENCE_S, "num_steps": p["num_steps"], "guidance_scale": p["guidance_scale"]}
         if p["audio_scale"] is not None:

@@ -11,7 +11,7 @@ checkout's ``checkpoints/`` (Sonic, stable-video-diffusion-img2vid-xt, whisper-t
 from __future__ import annotations
 
 from interactive_eyes.baselines.base import Capabilities
-from interactive_eyes.baselines.foreign import ForeignMethod, Invocation, write_reference, write_tracks
+from interactive_eyes.baselines.foreign import ForeignMethod, Invocation, single_person_inputs
 
 
 class SonicMethod(ForeignMethod):
@@ -33,8 +33,7 @@ class SonicMethod(ForeignMethod):
     DEFAULT_PARAMS = {**ForeignMethod.DEFAULT_PARAMS, "dynamic_scale": 1.0}
 
     def prepare_job(self, item, job, seed):
-        ref = write_reference(item, job.inputs)
-        (wav,) = write_tracks(item, job.inputs)
+        ref, wav = single_person_inputs(item, job.inputs)
         out = job.out / f"{item.clip_id}.mp4"
         argv = [self.python(), self.entry(), str(ref), str(wav), str(out), "--dynamic_scale", str(self._params["dynamic_scale"])]
         return Invocation(argv=argv, output=f"out/{item.clip_id}.mp4", facts={"seed_used": 72589, "seed_note": "fixed upstream"})

@@ -13,7 +13,7 @@ normalisation). Weights folder (FrancisRing/StableAvatar)::
 from __future__ import annotations
 
 from interactive_eyes.baselines.base import Capabilities, load_reference_frame
-from interactive_eyes.baselines.foreign import ForeignMethod, Invocation, centre_crop, write_reference, write_tracks
+from interactive_eyes.baselines.foreign import ForeignMethod, Invocation, centre_crop, single_person_inputs
 
 SIZES = ((512, 512), (480, 832), (832, 480))  # width, height
 
@@ -48,8 +48,7 @@ class StableAvatarMethod(ForeignMethod):
         p = self._params
         rgb = load_reference_frame(item.reference_frame)
         w, h = pick_size(rgb.shape[1], rgb.shape[0])
-        ref = write_reference(item, job.inputs, rgb=centre_crop(rgb, w / h))
-        (wav,) = write_tracks(item, job.inputs)
+        ref, wav = single_person_inputs(item, job.inputs, rgb=centre_crop(rgb, w / h))
         tr = "transformer3d-square.pt" if w == h else "transformer3d-rec-vec.pt"
         argv = [self.python(), self.entry(), "--config_path", "deepspeed_config/wan2.1/wan_civitai.yaml",
                 "--pretrained_model_name_or_path", self.weight("Wan2.1-Fun-V1.1-1.3B-InP"),

@@ -10,7 +10,7 @@ aspect ratio: a plain resize. Weights folder: ``Wan2.2-S2V-14B/`` (includes wav2
 from __future__ import annotations
 
 from interactive_eyes.baselines.base import Capabilities
-from interactive_eyes.baselines.foreign import ForeignMethod, Invocation, write_reference, write_tracks
+from interactive_eyes.baselines.foreign import ForeignMethod, Invocation, single_person_inputs
 
 
 class WanS2VMethod(ForeignMethod):
@@ -33,8 +33,7 @@ class WanS2VMethod(ForeignMethod):
 
     def prepare_job(self, item, job, seed):
         p = self._params
-        ref = write_reference(item, job.inputs)
-        (wav,) = write_tracks(item, job.inputs)
+        ref, wav = single_person_inputs(item, job.inputs)
         out = job.out / f"{item.clip_id}.mp4"
         argv = [self.python(), self.entry(), "--task", "s2v-14B", "--size", p["size"], "--ckpt_dir", self.weight("Wan2.2-S2V-14B"),
                 "--offload_model", "True", "--convert_model_dtype", "--prompt", item.prompt, "--image", str(ref),
