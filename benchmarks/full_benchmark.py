@@ -112,6 +112,7 @@ def build_clips(data: Path, n: int, folder: Path):
 
     raw = json.loads(default_manifest_path().read_text())
     c11 = next(c for c in raw["clips"] if c["id"] == "interact_11")
+    c11 = {k: v for k, v in c11.items() if k != "video"}  # one video file per clip (manifest rule)
     raw["clips"] = [dict(c11, id=f"bench_{i:02d}") for i in range(n)]
     gen = folder / "gen"
     gen.mkdir()
