@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from interactive_eyes.metrics.base import ClipContext, ClipResult, FrameData, Metric, RegistryWeights, SetResult
+from interactive_eyes.metrics.feature_memo import cached_network, shared_features
 from interactive_eyes.stats.frechet import GaussianStats, frechet_to_reference
 
 log = logging.getLogger(__name__)
@@ -125,8 +126,10 @@ class FID(RegistryWeights, Metric):
 
     @property
     def model(self):
-        if self._model is None:
-            self._model = build_fid_inception(self._weights_file(), self.dims, self.device)
+        if self._model is None:  # one network per (weights, dims, device) in this process (feature_memo.py)
+            path = self._weights_file()
+            self._model = cached_network(("fid-inception", str(path), self.dims, str(self.device)),
+                                         lambda: build_fid_inception(path, self.dims, self.device))
         return self._model
 
     def features(self, frames: list[np.ndarray]) -> np.ndarray:
@@ -161,7 +164,11 @@ class FID(RegistryWeights, Metric):
 
     def _flush(self, state: dict) -> None:
         if state["pending"]:
-            feats = self.features(state["pending"])
+            if type(self).features is FID.features:  # fid and kid in one score: one pass per batch (feature_memo.py)
+                extractor = ("fid-inception", str(self._weights_file()), self.dims, str(self.device))
+                feats = shared_features(extractor, state["pending"], self.features)
+            else:  # a subclass with its own features (a stand-in) shares nothing
+                feats = self.features(state["pending"])
             state["stats"].update(feats)
             if "features" in state:  # KID, and reference sets that keep features (float32, see kid.py)
                 state["features"].append(np.asarray(feats, dtype=np.float32))

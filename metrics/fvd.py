@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from interactive_eyes.metrics.base import ClipContext, ClipResult, FrameData, Metric, RegistryWeights, SetResult
+from interactive_eyes.metrics.feature_memo import cached_network, shared_features
 from interactive_eyes.stats.frechet import GaussianStats, frechet_to_reference
 
 log = logging.getLogger(__name__)
@@ -101,8 +102,10 @@ class FVD(RegistryWeights, Metric):
 
     @property
     def detector(self):
-        if self._detector is None:
-            self._detector = load_detector(self._weights_file(), self.device)
+        if self._detector is None:  # one network per (weights, device) in this process (feature_memo.py)
+            path = self._weights_file()
+            self._detector = cached_network(("fvd-i3d", str(path), str(self.device)),
+                                            lambda: load_detector(path, self.device))
         return self._detector
 
     def features(self, clips: list[np.ndarray]) -> np.ndarray:
@@ -143,7 +146,11 @@ class FVD(RegistryWeights, Metric):
 
     def _flush(self, state: dict) -> None:
         if state["clips"]:
-            feats = self.features(state["clips"])
+            if type(self).features is FVD.features:  # fvd and kvd in one score: one pass per batch (feature_memo.py)
+                extractor = ("fvd-i3d", str(self._weights_file()), str(self.device))
+                feats = shared_features(extractor, state["clips"], self.features)
+            else:  # a subclass with its own features (a stand-in) shares nothing
+                feats = self.features(state["clips"])
             state["stats"].update(feats)
             if "features" in state:  # KVD, and reference sets that keep features (float32, see kvd.py)
                 state["features"].append(np.asarray(feats, dtype=np.float32))
