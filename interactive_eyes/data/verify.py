@@ -6,24 +6,8 @@ int16 samples, the same for WAV and FLAC) and its length (within ``DURATION_TOLE
 manifest's); the released annotation file and ground-truth videos are checked by file sha256
 when the release pins one, and by decoding otherwise.
 
-``check_segments_vad`` measures how well the annotated speaking segments match speech found by
-Silero VAD on each person's own track (tracks are near-silent outside their person's turns,
-so a turn boundary is a VAD boundary). Which boundaries count (``annotated_boundaries``):
-
-* every start and every end of a speaking segment, except a start at t = 0: a person talking
-  when the clip begins has no onset inside the clip, and the VAD's first onset there only says
-  where the first syllable is;
-* ends at the clip's end are counted (the VAD ends there too, at the end of the audio);
-* a person who never speaks (released as ``[[0.0, 0.0]]``) has no boundaries.
-
-On InteractiveEyes that gives 77 boundaries, the count in the release notes (SOURCE.md). Each
-counts the distance to the nearest boundary (start or end) of the VAD's speech segments on the
-same track. The segments are compared twice: as the manifest reads them (``seconds.frames``
-timecodes at 30 fps) and as decimal seconds (the released scoring script's reading): the gap
-between the two figures is the evidence for the timecode reading (docs/interactive_eyes.md).
-
-The VAD check lives in ``verify_vad.py`` (its names are re-exported here); this module holds the
-file checks and the report.
+``check_segments_vad`` (in ``verify_vad.py``, re-exported here) compares the annotated speaking
+segments with Silero VAD on each person's own track; its docstring says which boundaries count.
 """
 
 from __future__ import annotations

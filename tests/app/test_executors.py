@@ -7,35 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from app_helpers import write_clip, write_manifest
+from executor_fixtures import gen, manifest, metrics  # noqa: F401 (fixtures)
 from click.testing import CliRunner
 
 from interactive_eyes.app import engine, executors
 from interactive_eyes.app.cli import main
-
-
-@pytest.fixture
-def gen(tmp_path):
-    d = tmp_path / "gen"
-    d.mkdir()
-    for i in range(4):
-        write_clip(d / f"c{i}.mp4", value=30 * i + 10)
-    return d
-
-
-@pytest.fixture
-def manifest(tmp_path):
-    return write_manifest(tmp_path / "m.json", 4)
-
-
-@pytest.fixture
-def metrics(fake_metrics):
-    import _executor_metrics
-
-    from interactive_eyes.metrics import METRICS
-
-    _executor_metrics.register(METRICS)
-    return METRICS
 
 
 def _records(out):

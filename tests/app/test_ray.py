@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from app_helpers import write_clip, write_manifest
+from executor_fixtures import gen, manifest, metrics  # noqa: F401 (fixtures)
 from click.testing import CliRunner
 
 ray = pytest.importorskip("ray")
@@ -35,30 +36,6 @@ def _short_tmp() -> str:
 def _pythonpath() -> str:
     """The actors import the test metrics (tests/app/_fake_metrics.py) like this process does."""
     return os.pathsep.join([TESTS_APP] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
-
-
-@pytest.fixture
-def gen(tmp_path):
-    d = tmp_path / "gen"
-    d.mkdir()
-    for i in range(4):
-        write_clip(d / f"c{i}.mp4", value=30 * i + 10)
-    return d
-
-
-@pytest.fixture
-def manifest(tmp_path):
-    return write_manifest(tmp_path / "m.json", 4)
-
-
-@pytest.fixture
-def metrics(fake_metrics):
-    import _executor_metrics
-
-    from interactive_eyes.metrics import METRICS
-
-    _executor_metrics.register(METRICS)
-    return METRICS
 
 
 def _score(gen, manifest, out, *args):
