@@ -16,7 +16,6 @@ the exact default sees the lead: offset −1 (negative: the audio lags). Two net
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
@@ -28,51 +27,13 @@ from interactive_eyes.metrics import syncnet as sn
 from interactive_eyes.metrics import sync_reference as sref
 from interactive_eyes.metrics.base import ClipContext, FaceBox, FrameData
 from interactive_eyes.metrics.sync import SyncC
+from sync_stand_ins import EnvelopeNet, random_syncnet  # noqa: E402  (shared stand-ins)
 
 torch.set_grad_enabled(False)
 
 FPS = 25
 N_FRAMES = 75  # 3 s
 BOX = (16.0, 8.0, 112.0, 120.0)  # x0, y0, x1, y1 of the 'face' in a 128 x 128 frame
-
-
-class EnvelopeNet(torch.nn.Module):
-    """Video embedding: the per-frame brightness of the 5 crops; audio embedding: the per-frame
-    log energy (MFCC c0, 4 columns a frame); both z-scored within the window, so the distance is
-    smallest where brightness and loudness move together."""
-
-    @staticmethod
-    def _z(x):
-        x = x - x.mean(1, keepdim=True)
-        return x / (x.norm(dim=1, keepdim=True) + 1e-6)
-
-    def embed_video(self, x):  # N x 3 x 5 x 224 x 224
-        return self._z(x.mean(dim=(1, 3, 4)))
-
-    def embed_audio(self, m):  # N x 1 x 13 x 20
-        return self._z(m[:, 0, 0].reshape(-1, 5, 4).mean(2))
-
-
-def _random_syncnet(seed: int = 0) -> sn.SyncNet:
-    """SyncNet with every tensor drawn from one seeded generator; the two heads end in one shared
-    random bias, which keeps the best offset away from the zero-padded search edges (see
-    test_syncnet.py, where this construction is explained and checked against syncnet-python)."""
-    g = torch.Generator().manual_seed(seed)
-    net = sn.SyncNet()
-    for m in net.modules():
-        if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear)):
-            bound = 1 / math.sqrt(m.weight[0].numel())
-            m.weight.copy_((torch.rand(m.weight.shape, generator=g) * 2 - 1) * bound)
-            m.bias.copy_((torch.rand(m.bias.shape, generator=g) * 2 - 1) * bound)
-        elif isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.weight.copy_(torch.rand(m.weight.shape, generator=g) * 0.5 + 0.75)
-            m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) * 0.5 + 0.75)
-    shared = torch.randn(net.netfclip[3].bias.shape, generator=g) * 0.15
-    net.netfclip[3].bias.copy_(shared)
-    net.netfcaud[3].bias.copy_(shared)
-    return net.eval()
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +112,7 @@ def test_random_syncnet_lag_equals_the_exact_pipeline_on_the_reference_jpeg_sequ
     absolute offsets are asserted with the known-answer network above."""
     path, clip = leading_video
     frames = [f.rgb for f in iter_frames(path)][:40]
-    net = _random_syncnet(0)
+    net = random_syncnet(0)
 
     def run(pipeline, seq):
         return _score(SyncC(model=net, device="cpu", batch_size=40, pipeline=pipeline), path, clip, seq)

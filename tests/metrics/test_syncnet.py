@@ -22,6 +22,7 @@ import torch
 from interactive_eyes.media.audio import load_audio
 from interactive_eyes.media.video import read_frames, write_video
 from interactive_eyes.metrics import syncnet as sn
+from sync_stand_ins import EnvelopeNet, random_syncnet  # noqa: E402  (shared stand-ins)
 
 pytest.importorskip("syncnet_python", reason="syncnet-python (test dependency) is the reference")
 ref_instance = importlib.import_module("syncnet_python.SyncNetInstance")
@@ -33,49 +34,10 @@ torch.set_grad_enabled(False)
 # --------------------------------------------------------------------------- fixtures
 
 
-# Scale of the final bias the two embedding heads share (see _random_syncnet). Chosen so a
-# zero-padded comparison (distance |v|) is worse than a real one (|v - a|): with the shared bias
-# 0.15 x N(0, 1) per dimension the mean distance rises by ~0.045 per window of padding.
-SHARED_BIAS = 0.15
-
-
-def _random_syncnet(seed: int = 0) -> sn.SyncNet:
-    """A SyncNet whose every tensor comes from one seeded generator, so each run uses the same
-    network: conv / linear weights and biases drawn like torch's default init (uniform in
-    +-1/sqrt(fan_in)), BatchNorm scale, shift and running statistics random around identity.
-
-    The audio and the video head end in the same random bias (trained SyncNet embeddings share
-    a common component too). Without it, a random net's |v - a| exceeds |v|, so the reference's
-    zero padding wins and the best offset sits at the search edge (+-15); with it, unpadded
-    comparisons win and the best offset lies inside the range.
-    """
-    g = torch.Generator().manual_seed(seed)
-    net = sn.SyncNet()
-    seeded: set[str] = set()
-    for mname, m in net.named_modules():
-        if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear)):
-            bound = 1 / math.sqrt(m.weight[0].numel())
-            m.weight.copy_((torch.rand(m.weight.shape, generator=g) * 2 - 1) * bound)
-            m.bias.copy_((torch.rand(m.bias.shape, generator=g) * 2 - 1) * bound)
-            seeded |= {f"{mname}.weight", f"{mname}.bias"}
-        elif isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.weight.copy_(torch.rand(m.weight.shape, generator=g) * 0.5 + 0.75)
-            m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) * 0.5 + 0.75)
-            seeded |= {f"{mname}.{k}" for k in ("weight", "bias", "running_mean", "running_var")}
-    shared = torch.randn(net.netfclip[3].bias.shape, generator=g) * SHARED_BIAS
-    net.netfclip[3].bias.copy_(shared)
-    net.netfcaud[3].bias.copy_(shared)
-    unseeded = {k for k in net.state_dict() if not k.endswith("num_batches_tracked")} - seeded
-    assert not unseeded, f"tensors left at torch's unseeded init: {sorted(unseeded)}"
-    return net.eval()
-
-
 @pytest.fixture(scope="module")
 def syncnet_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("syncnet") / "syncnet_v2.model"
-    sn.save_state_dict_like_reference(_random_syncnet(), path)
+    sn.save_state_dict_like_reference(random_syncnet(), path)
     return path
 
 
@@ -387,23 +349,6 @@ def test_select_frames_variable_frame_rate_equals_ffmpeg():
     assert ours.tolist() == ref
 
 
-class _EnvelopeNet(torch.nn.Module):
-    """A stand-in for SyncNet with a known answer: a window's video embedding is the per-frame
-    brightness, its audio embedding the per-frame log energy (c0), both z-scored within the
-    window, so the distance is smallest where brightness and loudness move together."""
-
-    @staticmethod
-    def _z(x):
-        x = x - x.mean(1, keepdim=True)
-        return x / (x.norm(dim=1, keepdim=True) + 1e-6)
-
-    def embed_video(self, x):  # N x 3 x 5 x 224 x 224
-        return self._z(x.mean(dim=(1, 3, 4)))
-
-    def embed_audio(self, m):  # N x 1 x 13 x 20
-        return self._z(m[:, 0, 0].reshape(-1, 5, 4).mean(2))
-
-
 def test_24_and_25_fps_renders_give_the_same_offset(tmp_path):
     """The same content rendered at 24 and 25 fps: on the 25 fps grid both give the planted offset;
     used naively (24 fps frames as if 25 fps) the drift of 1/600 s per frame moves it."""
@@ -429,7 +374,7 @@ def test_24_and_25_fps_renders_give_the_same_offset(tmp_path):
         rgb, times = read_frames(path)
         return rgb, times, fps
 
-    net = _EnvelopeNet()
+    net = EnvelopeNet()
     results = {}
     for fps in (25, 24):
         rgb, times, fps_in = render(fps)
