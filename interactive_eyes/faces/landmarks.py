@@ -2,7 +2,8 @@
 
 | backend | points | the 22 eye/eyebrow points (spec/metrics.md §6.1) | runs |
 |---|---|---|---|
-| ``mediapipe`` (default) | 478 | 70,63,105,66,107, 336,296,334,293,300, 33,160,158,133,153,144, 362,385,387,263,373,380 | CPU, offline: the tracker's own FaceMesh |
+| ``mediapipe`` (default; alias ``mediapipe-legacy``) | 478 | 70,63,105,66,107, 336,296,334,293,300, 33,160,158,133,153,144, 362,385,387,263,373,380 | CPU, offline: the tracker's own FaceMesh (mediapipe==0.10.21's graph API, numpy < 2) |
+| ``mediapipe-tasks`` | 478 | the same indices (the same mesh topology) | CPU: the tracker's own meshes from ``face_landmarker.task``'s models through LiteRT (``faces.mediapipe_tasks``; numpy 1 or 2, no mediapipe needed) |
 | ``face-alignment`` | 68 (iBUG) | 17..26, 36..47 | 2D-FAN-4 on the tracker's boxes, CPU or CUDA, batched (``fan.py``) |
 | ``insightface`` | 106 | 43,48,49,51,50, 102,103,104,105,101, 35,41,42,39,37,36, 89,95,96,93,91,90 | optional extra: buffalo_l 2d106 as in the AnyTalker script |
 
@@ -26,19 +27,33 @@ import numpy as np
 from interactive_eyes.faces.types import FaceBox, iou
 
 MEDIAPIPE = "mediapipe"
+MEDIAPIPE_TASKS = "mediapipe-tasks"
 FACE_ALIGNMENT = "face-alignment"
 INSIGHTFACE = "insightface"
-BACKENDS = (MEDIAPIPE, FACE_ALIGNMENT, INSIGHTFACE)
+BACKENDS = (MEDIAPIPE, MEDIAPIPE_TASKS, FACE_ALIGNMENT, INSIGHTFACE)
+
+# The tracker's own face models ("mesh": ``faces.track``): the two MediaPipe backends *are* the
+# tracker's meshes, so each fixes which models the tracker runs; the others read their own
+# landmarks on the tracker's boxes and leave the choice to the tracker (its DEFAULT_MESH).
+LEGACY_MESH = "legacy"  # faces.mediapipe_mesh (mediapipe==0.10.21)
+TASKS_MESH = "tasks"  # faces.mediapipe_tasks (face_landmarker.task through LiteRT)
+MESHES = (LEGACY_MESH, TASKS_MESH)
+MESH_OF_BACKEND = {MEDIAPIPE: LEGACY_MESH, MEDIAPIPE_TASKS: TASKS_MESH}
 
 EYE_BROW_POINTS: dict[str, tuple[int, ...]] = {
     MEDIAPIPE: (70, 63, 105, 66, 107, 336, 296, 334, 293, 300, 33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380),
+    # the Tasks bundle's model has the same 478-point topology (468 mesh + 10 iris points)
+    MEDIAPIPE_TASKS: (70, 63, 105, 66, 107, 336, 296, 334, 293, 300, 33, 160, 158, 133, 153, 144, 362, 385, 387, 263,
+                      373, 380),
     FACE_ALIGNMENT: tuple(range(17, 27)) + tuple(range(36, 48)),
     INSIGHTFACE: (43, 48, 49, 51, 50, 102, 103, 104, 105, 101, 35, 41, 42, 39, 37, 36, 89, 95, 96, 93, 91, 90),
 }
-N_POINTS = {MEDIAPIPE: 478, FACE_ALIGNMENT: 68, INSIGHTFACE: 106}
+N_POINTS = {MEDIAPIPE: 478, MEDIAPIPE_TASKS: 478, FACE_ALIGNMENT: 68, INSIGHTFACE: 106}
 
 # Accepted spellings on the command line and in options.
-_ALIASES = {"mp": MEDIAPIPE, "face_alignment": FACE_ALIGNMENT, "fan": FACE_ALIGNMENT, "insight": INSIGHTFACE}
+_ALIASES = {"mp": MEDIAPIPE, "mediapipe-legacy": MEDIAPIPE, "mediapipe_legacy": MEDIAPIPE,
+            "mediapipe_tasks": MEDIAPIPE_TASKS, "mp-tasks": MEDIAPIPE_TASKS, "tasks": MEDIAPIPE_TASKS,
+            "face_alignment": FACE_ALIGNMENT, "fan": FACE_ALIGNMENT, "insight": INSIGHTFACE}
 
 
 def canonical_name(name: str) -> str:
@@ -95,6 +110,25 @@ class MediaPipeBackend(LandmarkBackend):
 
         return {"backend": self.name, "n_points": self.n_points, "model": "FaceMesh 478-point model (refine_landmarks) on tracker ROIs",
                 "mediapipe": mediapipe.__version__}
+
+
+class MediaPipeTasksBackend(LandmarkBackend):
+    """The tracker ran the Tasks bundle's mesh model on every person's ROI (``mesh='tasks'``):
+    its meshes are the landmarks. Records the bundle's SHA-256 and the LiteRT version."""
+
+    name = MEDIAPIPE_TASKS
+    n_points = N_POINTS[MEDIAPIPE_TASKS]
+
+    def __init__(self, task_path: str | None = None):
+        from interactive_eyes.faces.mediapipe_tasks import load_bundle
+
+        self.bundle = load_bundle(task_path)
+
+    def locate(self, rgb, boxes, meshes):
+        return [None if m is None else m for m in meshes]
+
+    def describe(self) -> dict:
+        return {"backend": self.name, "n_points": self.n_points, **self.bundle.describe()}
 
 
 class InsightFaceBackend(LandmarkBackend):
@@ -169,6 +203,8 @@ def load_backend(name: str = MEDIAPIPE, device: str = "cpu", **options) -> Landm
     name = canonical_name(name)
     if name == MEDIAPIPE:
         return MediaPipeBackend()
+    if name == MEDIAPIPE_TASKS:
+        return MediaPipeTasksBackend(**options)
     if name == FACE_ALIGNMENT:
         from interactive_eyes.faces.fan import FaceAlignmentBackend
 

@@ -42,17 +42,35 @@ MIN_DETECTION_CONFIDENCE = 0.5
 
 
 
+_ALTERNATIVE = "or use the landmark backend 'mediapipe-tasks' (no legacy mediapipe needed)"
+
+
 def _solutions():
+    """mediapipe's legacy ``solutions``, imported only when the legacy models are built, so that
+    an install without mediapipe 0.10.21 (numpy 2) imports everything else."""
     try:
         import mediapipe as mp
-    except ImportError as exc:  # pragma: no cover - mediapipe is a hard dependency
-        raise ImportError(f"the MediaPipe face tracker needs mediapipe==0.10.21 ({exc})") from None
+    except ImportError as exc:
+        raise ImportError(f"the legacy MediaPipe face models need mediapipe==0.10.21 ({exc}); {_ALTERNATIVE}") from None
     if not hasattr(mp, "solutions"):
         raise ImportError(
-            f"mediapipe {getattr(mp, '__version__', '?')} has no legacy `solutions` API (removed in 0.10.31); "
-            "install mediapipe==0.10.21 (setup.cfg pins it)"
+            f"mediapipe {getattr(mp, '__version__', '?')} has no legacy `solutions` API (removed in 0.10.31): "
+            f"the legacy MediaPipe face models need mediapipe==0.10.21 (ie-bench's `legacy` extra), {_ALTERNATIVE}"
         )
     return mp.solutions
+
+
+def mediapipe_version() -> str:
+    import mediapipe
+
+    return mediapipe.__version__
+
+
+def tracker_models(max_faces: int):
+    """(whole-frame locator, ROI landmarker, description) for ``faces.track`` (``mesh='legacy'``)."""
+    return MeshLocator(max_faces=max_faces), RoiLandmarker(), {
+        "models": "FaceMesh (478, refine_landmarks) and FaceLandmarkCpu of the mediapipe wheel",
+        "mediapipe": mediapipe_version()}
 
 
 class MeshLocator:

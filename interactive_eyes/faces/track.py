@@ -45,9 +45,13 @@ How people are found and followed
    128x128 (detector) and 192x192 (mesh), so a 1280 px frame still holds every face of a
    talking-video shot at or above their resolution, and 4K frames cost far less to hand over.
 
-Landmarks come from the backend chosen by ``landmarks`` (``faces.landmarks``): MediaPipe's are
-the tracker's own meshes (no extra cost); face-alignment and insightface run on the tracker's
-boxes. ``landmarks=None`` gives boxes only. Boxes are the extent of the 478-point mesh (forehead
+The tracker's own face models (``mesh``) are MediaPipe's legacy graph (``'legacy'``:
+``faces.mediapipe_mesh``, mediapipe==0.10.21, numpy < 2) or the Tasks bundle's models through
+LiteRT (``'tasks'``: ``faces.mediapipe_tasks``, numpy 1 or 2); both read 478 points from the
+ROI the tracker chooses, and everything above is the same for both. Landmarks come from the
+backend chosen by ``landmarks`` (``faces.landmarks``): ``mediapipe`` and ``mediapipe-tasks``
+are the tracker's own meshes (no extra cost) and fix ``mesh``; face-alignment and insightface
+run on the tracker's boxes, with ``mesh`` defaulting to DEFAULT_MESH. ``landmarks=None`` gives boxes only. Boxes are the extent of the 478-point mesh (forehead
 to chin, cheek to cheek) in frame pixels, with score 1.0 (the mesh model only returns faces whose
 presence score passes MediaPipe's threshold, and reports no score itself).
 """
@@ -85,6 +89,9 @@ MIN_VISIBLE_FRACTION = 0.5
 # cannot be decided. A stray face in a few frames does not fail it.
 COUNT_EVERY = 24
 MAX_EXTRA_FACE_FRACTION = 0.5
+# The tracker's models when the landmark backend does not fix them (face-alignment, insightface,
+# boxes only): see docs/landmark_backends.md for the measurements behind the choice.
+DEFAULT_MESH = "legacy"
 
 
 
@@ -106,9 +113,11 @@ class TrackSummary:
     n_roi_moves: tuple[int, ...]  # times each person's ROI was re-placed
     landmark_backend: str | None
     n_landmarks: int | None  # K, points per face of the landmark backend
-    detector: str
+    detector: str  # the mesh model that reads each person's ROI
     backend_info: dict = field(default_factory=dict)
     roi_follow: str = "image"  # 'image': ROIs carried by the face's measured image motion; 'hold': held still
+    mesh: str = "legacy"  # the tracker's face models: 'legacy' (mediapipe_mesh) or 'tasks' (mediapipe_tasks)
+    mesh_info: dict = field(default_factory=dict)  # what they are (versions; the .task file's sha256)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -129,13 +138,14 @@ class FaceTracker:
 
     def __init__(self, n_people: int, *, landmarks: str | None = "mediapipe", device: str = "cpu",
                  min_visible_fraction: float = MIN_VISIBLE_FRACTION, max_side: int = MAX_SIDE,
-                 backend_options: dict | None = None, roi_follow: str = "image", **options):
+                 backend_options: dict | None = None, roi_follow: str = "image", mesh: str | None = None,
+                 **options):
         if int(n_people) < 1:
             raise ValueError(f"n_people must be >= 1, got {n_people}")
         if options:
             raise TypeError(f"FaceTracker: unknown option(s) {', '.join(sorted(options))}")
         from interactive_eyes.faces import mediapipe_mesh
-        from interactive_eyes.faces.landmarks import canonical_name, load_backend
+        from interactive_eyes.faces.landmarks import MESH_OF_BACKEND, MESHES, canonical_name, load_backend
 
         if roi_follow not in ("image", "hold"):
             raise ValueError(f"roi_follow must be 'image' or 'hold', got {roi_follow!r}")
@@ -145,10 +155,22 @@ class FaceTracker:
         self.min_visible_fraction = float(min_visible_fraction)
         self.max_side = int(max_side)
         self.landmark_backend: str | None = canonical_name(landmarks) if landmarks else None
+        fixed = MESH_OF_BACKEND.get(self.landmark_backend)
+        if mesh is not None and mesh not in MESHES:
+            raise ValueError(f"mesh must be one of {', '.join(MESHES)}, got {mesh!r}")
+        if mesh is not None and fixed is not None and mesh != fixed:
+            raise ValueError(f"landmark backend '{self.landmark_backend}' is the tracker's '{fixed}' meshes; "
+                             f"mesh={mesh!r} contradicts it")
+        self.mesh = mesh or fixed or DEFAULT_MESH
         self._backend = load_backend(self.landmark_backend, device=device, **(backend_options or {})) \
             if self.landmark_backend else None
-        self._detector = mediapipe_mesh.MeshLocator(max_faces=self.n_people + EXTRA_FACES)
-        self._landmarker = mediapipe_mesh.RoiLandmarker()
+        if self.mesh == "tasks":
+            from interactive_eyes.faces import mediapipe_tasks
+
+            models = mediapipe_tasks.tracker_models(self.n_people + EXTRA_FACES, getattr(self._backend, "bundle", None))
+        else:
+            models = mediapipe_mesh.tracker_models(self.n_people + EXTRA_FACES)
+        self._detector, self._landmarker, self._mesh_info = models
         self._roi_type = mediapipe_mesh.Roi
         self._people = [_Person() for _ in range(self.n_people)]
         if roi_follow == "image":
@@ -331,8 +353,6 @@ class FaceTracker:
     # ------------------------------------------------------------------------------ summary
 
     def summary(self) -> TrackSummary:
-        from interactive_eyes.faces.mediapipe_mesh import RoiLandmarker
-
         n = self._n_frames
         found = tuple(p.found for p in self._people)
         reason = None
@@ -366,9 +386,11 @@ class FaceTracker:
             n_roi_moves=tuple(p.roi_moves for p in self._people),
             landmark_backend=self.landmark_backend,
             n_landmarks=self.n_landmarks,
-            detector=RoiLandmarker.name,
+            detector=self._landmarker.name,
             backend_info=self._backend.describe() if self._backend else {},
             roi_follow=self.roi_follow,
+            mesh=self.mesh,
+            mesh_info=dict(self._mesh_info),
         )
 
     def close(self) -> None:

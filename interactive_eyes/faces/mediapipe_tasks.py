@@ -1,0 +1,347 @@
+"""The current MediaPipe face models (``face_landmarker.task``) run through LiteRT, for the tracker.
+
+mediapipe>=0.10.31 (and 1.x, the releases for numpy 2 and Python 3.13) removed the legacy
+``solutions`` and graph API that ``faces.mediapipe_mesh`` drives. What they keep, the Tasks
+``FaceLandmarker``, chooses its own crop on every frame, which the tracker must not let it do
+(see ``mediapipe_mesh``'s docstring: the mesh model is not equivariant to where its crop lands).
+So this module runs the two TFLite models of the Tasks bundle itself, with LiteRT
+(``ai_edge_litert``), and does MediaPipe's pre- and post-processing in numpy, exactly and the
+same way under numpy 1 and 2, with or without any mediapipe installed:
+
+* ``face_landmarks_detector.tflite`` ("Face mesh detection model v2", 478 points, as the legacy
+  model with ``refine_landmarks``; same topology and indices): input 1x256x256x3 float32 RGB in
+  [0, 1] (its metadata's normalisation is mean 0, std 255; [-1, 1] also gives a face, but one
+  further from the legacy model's), outputs ``Identity`` 478 x (x, y, z) in input-tensor pixels,
+  ``Identity_1`` the face-presence logit, ``Identity_2`` a tongue-out score (metadata names;
+  unused).
+* ``face_detector.tflite`` (BlazeFace short range, 128x128, input in [-1, 1]: metadata mean and
+  std 127.5) for the whole-frame pass that finds and re-acquires faces (``TaskLocator``).
+
+Both are read out of the ``.task`` zip at load time, from the weights registry's file
+(``weights.resolve("face_landmarker")``: its SHA-256 is checked against the registry).
+
+The crop convention (``roi_matrix``): continuous pixel coordinates everywhere (pixel i covers
+[i, i + 1), its centre is i + 0.5; MediaPipe's normalised x times the width). The ROI, a square
+of side ``width`` centred on (cx, cy) and turned by ``rotation`` (radians, image y down: the
+tensor's x axis runs along (cos r, sin r)), maps onto the tensor's [0, S] x [0, S]; every tensor
+pixel centre is sampled from the frame by bilinear interpolation computed in float64 (no
+fixed-point weights, unlike OpenCV's warps, so a sub-pixel ROI move is rendered exactly),
+replicating the border as MediaPipe's ImageToTensor does. Landmarks come back through the
+inverse of the same affine (MediaPipe's ProjectLandmarks). The ROI the landmarks imply is
+``Roi.around`` (MediaPipe's FaceLandmarkLandmarksToRoi: box centre, 1.5x the box's longer side,
+eye-line angle), so ``faces.track`` is unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from interactive_eyes.faces.mediapipe_mesh import N_MESH_POINTS, Roi
+
+WEIGHTS_NAME = "face_landmarker"  # interactive_eyes.weights entry (the .task bundle)
+LANDMARKS_MEMBER = "face_landmarks_detector.tflite"
+DETECTOR_MEMBER = "face_detector.tflite"
+LANDMARKS_SIZE = 256  # the landmark model's input side (its input tensor is 1x256x256x3)
+DETECTOR_SIZE = 128  # BlazeFace short range's input side
+# MediaPipe's defaults for the Tasks FaceLandmarker (min_face_presence_confidence and
+# min_face_detection_confidence, both 0.5) and for the legacy graph's presence threshold: a
+# face is present when sigmoid(logit) >= 0.5, i.e. logit >= 0. Measured logits: +20.8 on the
+# astronaut's face, -14.2 on a uniform grey crop, so the threshold is far from both.
+MIN_PRESENCE = 0.5
+MIN_DETECTION = 0.5
+# BlazeFace short range decoding (MediaPipe's face_detection_short_range graph): raw offsets are
+# in 128-px tensor units, scores are clipped logits, weighted NMS at IoU 0.3.
+_DET_SCALE = 128.0
+_SCORE_CLIP = 100.0
+_NMS_IOU = 0.3
+# the face box -> landmark ROI rule for a detection (MediaPipe's detection-to-ROI): rotation from
+# keypoint 0 (right eye, image-left) to keypoint 1 (left eye), 1.5x the box's longer side
+_DET_ROI_SCALE = 1.5
+
+
+def _interpreter(model: bytes, num_threads: int):
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as exc:
+        raise ImportError(f"landmark backend 'mediapipe-tasks' needs LiteRT: pip install ai-edge-litert ({exc})") from None
+    it = Interpreter(model_content=model, num_threads=int(num_threads))
+    it.allocate_tensors()
+    return it
+
+
+@dataclass(frozen=True)
+class TaskBundle:
+    """The two models of a checked ``face_landmarker.task`` and where they came from."""
+
+    path: Path
+    sha256: str
+    landmarks_model: bytes
+    detector_model: bytes
+
+    def describe(self) -> dict:
+        return {"model": f"{LANDMARKS_MEMBER} of face_landmarker.task, LiteRT on tracker ROIs",
+                "task_file": self.path.name, "task_sha256": self.sha256, "litert": _litert_version()}
+
+
+def _litert_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ai-edge-litert")
+    except PackageNotFoundError:  # pragma: no cover - the import above would have failed
+        return None
+
+
+_BUNDLES: dict[tuple, TaskBundle] = {}
+_BUNDLES_LOCK = threading.Lock()
+
+
+def load_bundle(path: str | Path | None = None) -> TaskBundle:
+    """The ``.task`` bundle through the weights registry (``path`` or ``$IE_BENCH_WEIGHT_FACE_LANDMARKER``,
+    else the cache, else a download), its SHA-256 checked; the models read from its zip."""
+    from interactive_eyes import weights
+
+    file = weights.resolve(WEIGHTS_NAME, path=path, progress=False)
+    st = file.stat()
+    key = (str(file), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    with _BUNDLES_LOCK:
+        if key in _BUNDLES:
+            return _BUNDLES[key]
+        try:
+            with zipfile.ZipFile(file) as z:
+                lm, det = z.read(LANDMARKS_MEMBER), z.read(DETECTOR_MEMBER)
+        except (zipfile.BadZipFile, KeyError) as exc:
+            raise ValueError(f"{file}: not a usable face_landmarker.task bundle ({exc})") from None
+        bundle = TaskBundle(file, weights.file_sha256(file), lm, det)
+        _BUNDLES[key] = bundle
+        return bundle
+
+
+# ------------------------------------------------------------------------------------ geometry
+
+
+def roi_matrix(roi: Roi, size: int) -> np.ndarray:
+    """(2, 3) affine taking tensor continuous coordinates ([0, size]^2) to frame continuous
+    coordinates: the tensor square is the ROI (centre, side, rotation; see the module docstring)."""
+    c, s = math.cos(roi.rotation), math.sin(roi.rotation)
+    sx, sy = roi.width / size, roi.height / size
+    a = np.array([[c * sx, -s * sy], [s * sx, c * sy]])
+    t = np.array([roi.cx, roi.cy]) - a @ np.array([size / 2.0, size / 2.0])
+    return np.hstack([a, t[:, None]])
+
+
+def to_frame(points: np.ndarray, roi: Roi, size: int) -> np.ndarray:
+    """Tensor-pixel (continuous) points (K, >=2) -> frame pixels (K, 2) through ``roi``."""
+    m = roi_matrix(roi, size)
+    p = np.asarray(points, dtype=np.float64)[:, :2]
+    return p @ m[:, :2].T + m[:, 2]
+
+
+def warp_roi(rgb: np.ndarray, roi: Roi, size: int, border: str = "replicate") -> np.ndarray:
+    """The ROI of ``rgb`` (H, W, C uint8) resampled to (size, size, C) float32 (values as in
+    ``rgb``): bilinear interpolation at each tensor pixel centre. ``border``: 'replicate' (the
+    edge pixels continue, as MediaPipe's landmark crop) or 'zero' (black outside the image, as
+    MediaPipe's detector letterbox).
+
+    Exact up to float32 rounding of the blend (< 1e-4 of a grey level): sample positions are
+    float64, the four neighbours are fetched at integer positions (OpenCV nearest-neighbour
+    remap, which copies pixels), and the bilinear weights are applied here. OpenCV's own
+    bilinear warps quantise the weights to 1/32 pixel, which would move a crop in steps."""
+    import cv2
+
+    if border not in ("replicate", "zero"):
+        raise ValueError(f"border must be 'replicate' or 'zero', got {border!r}")
+    src = np.ascontiguousarray(rgb)
+    pad = 1 if border == "zero" else 0
+    if pad:  # zero border = replicating a one-pixel ring of zeros
+        src = cv2.copyMakeBorder(src, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    h, w = src.shape[:2]
+    if h < 2 or w < 2:
+        raise ValueError(f"image too small to resample: {rgb.shape}")
+    m = roi_matrix(roi, size)
+    u = np.arange(size, dtype=np.float64) + 0.5
+    # pixel-index coordinates (continuous minus 0.5) of each tensor pixel centre in ``src``
+    x = m[0, 0] * u[None, :] + m[0, 1] * u[:, None] + (m[0, 2] - 0.5 + pad)
+    y = m[1, 0] * u[None, :] + m[1, 1] * u[:, None] + (m[1, 2] - 0.5 + pad)
+    # clamping the position into the image is exactly replicating its edge pixels
+    x = np.minimum(np.maximum(x, 0.0), w - 1.0)
+    y = np.minimum(np.maximum(y, 0.0), h - 1.0)
+    x0 = np.minimum(np.floor(x), w - 2.0)  # at the last column the weight moves fully onto x0 + 1
+    y0 = np.minimum(np.floor(y), h - 2.0)
+    fx = (x - x0).astype(np.float32)
+    fy = (y - y0).astype(np.float32)
+    x0, y0 = x0.astype(np.float32), y0.astype(np.float32)  # integers < 2^24: exact in float32
+    g00, g01, g10, g11 = (cv2.remap(src, x0 + dx, y0 + dy, cv2.INTER_NEAREST).astype(np.float32)
+                          for dy in (0.0, 1.0) for dx in (0.0, 1.0))
+    if src.ndim == 3:  # same-shape arithmetic is much faster than numpy broadcasting here
+        fx = np.repeat(fx[:, :, None], src.shape[2], axis=2)
+        fy = np.repeat(fy[:, :, None], src.shape[2], axis=2)
+    top = g00 + fx * (g01 - g00)
+    bottom = g10 + fx * (g11 - g10)
+    return top + fy * (bottom - top)
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(min(float(x), _SCORE_CLIP), -_SCORE_CLIP)))
+
+
+# ------------------------------------------------------------------------------------ the models
+
+
+class TaskRoiLandmarker:
+    """The bundle's 478-point landmark model on a caller-chosen ROI (``RoiLandmarker``'s interface)."""
+
+    name = "mediapipe-tasks-facemesh-478-roi"
+    n_points = N_MESH_POINTS
+
+    def __init__(self, bundle: TaskBundle | None = None, *, num_threads: int = 1,
+                 min_presence: float = MIN_PRESENCE):
+        # one thread: deterministic, and the tracker is parallelised by clips, one per core
+        self.bundle = bundle or load_bundle()
+        self.min_presence = float(min_presence)
+        self._it = _interpreter(self.bundle.landmarks_model, num_threads)
+        self._in = self._it.get_input_details()[0]["index"]
+        outs = {d["name"]: d["index"] for d in self._it.get_output_details()}
+        self._points, self._presence = outs["Identity"], outs["Identity_1"]
+        self._lock = threading.Lock()
+        self.last_presence: float | None = None
+
+    def run(self, rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
+        """(478, 2) landmarks in frame pixels and the face-presence probability, for any ROI."""
+        crop = warp_roi(rgb, roi, LANDMARKS_SIZE, "replicate") * np.float32(1.0 / 255.0)
+        with self._lock:
+            self._it.set_tensor(self._in, crop[None])
+            self._it.invoke()
+            raw = self._it.get_tensor(self._points).reshape(N_MESH_POINTS, 3)
+            logit = float(self._it.get_tensor(self._presence).ravel()[0])
+        return to_frame(raw, roi, LANDMARKS_SIZE), sigmoid(logit)
+
+    def locate(self, rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, Roi] | None:
+        """(landmarks (478, 2) in ``rgb``'s pixels, the ROI they imply), or None when the model's
+        face-presence probability is below ``min_presence``."""
+        pts, presence = self.run(rgb, roi)
+        self.last_presence = presence
+        if presence < self.min_presence:
+            return None
+        return pts, Roi.around(pts)
+
+    def close(self) -> None:
+        pass
+
+
+def _anchors() -> np.ndarray:
+    """(896, 2) BlazeFace short-range anchor centres in [0, 1]: a 16x16 grid with 2 anchors per
+    cell (stride 8), then an 8x8 grid with 6 (the three stride-16 layers merged); fixed size 1."""
+    out = []
+    for grid, per_cell in ((16, 2), (8, 6)):
+        c = (np.arange(grid) + 0.5) / grid
+        yy, xx = np.meshgrid(c, c, indexing="ij")
+        out.append(np.repeat(np.stack([xx.ravel(), yy.ravel()], axis=1), per_cell, axis=0))
+    return np.concatenate(out)
+
+
+def _weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, limit: int):
+    """MediaPipe's weighted NMS: the best remaining detection and all overlapping it by IoU > 0.3
+    are averaged (weighted by score) into one detection with the best one's score."""
+    order = list(np.argsort(-scores, kind="stable"))
+    kept = []
+    while order and len(kept) < limit:
+        best = boxes[order[0]]
+        rest = boxes[order]
+        ix = np.clip(np.minimum(best[2], rest[:, 2]) - np.maximum(best[0], rest[:, 0]), 0, None)
+        iy = np.clip(np.minimum(best[3], rest[:, 3]) - np.maximum(best[1], rest[:, 1]), 0, None)
+        inter = ix * iy
+        area = (rest[:, 2] - rest[:, 0]) * (rest[:, 3] - rest[:, 1])
+        overlap = inter / np.maximum(area + (best[2] - best[0]) * (best[3] - best[1]) - inter, 1e-12)
+        group = [j for j, o in zip(order, overlap) if o > _NMS_IOU]
+        wts = scores[group][:, None]
+        kept.append(((boxes[group] * wts).sum(0) / wts.sum(), (keypoints[group] * wts[:, :, None]).sum(0) / wts.sum(),
+                     float(scores[order[0]])))
+        order = [j for j in order if j not in group]
+    return kept
+
+
+class TaskLocator:
+    """Whole-frame face finding (``MeshLocator``'s interface): BlazeFace short range on the
+    letterboxed frame, then the landmark model on the ROI each detection implies."""
+
+    name = "mediapipe-tasks-facemesh-478"
+    n_points = N_MESH_POINTS
+
+    def __init__(self, max_faces: int = 2, min_confidence: float = MIN_DETECTION, *,
+                 bundle: TaskBundle | None = None, landmarker: TaskRoiLandmarker | None = None,
+                 num_threads: int = 1):
+        self.max_faces = int(max_faces)
+        self.min_confidence = float(min_confidence)
+        self.bundle = bundle or (landmarker.bundle if landmarker else load_bundle())
+        self._landmarker = landmarker or TaskRoiLandmarker(self.bundle, num_threads=num_threads)
+        self._it = _interpreter(self.bundle.detector_model, num_threads)
+        self._in = self._it.get_input_details()[0]["index"]
+        outs = {d["name"]: d["index"] for d in self._it.get_output_details()}
+        self._reg, self._cls = outs["regressors"], outs["classificators"]
+        self._anchors = _anchors()
+        self._lock = threading.Lock()
+
+    def detect(self, rgb: np.ndarray) -> list[tuple[Roi, float]]:
+        """The landmark ROI of each face BlazeFace finds (frame pixels) and its score, best first."""
+        h, w = rgb.shape[:2]
+        frame = Roi(w / 2.0, h / 2.0, float(max(w, h)), float(max(w, h)), 0.0)  # the letterbox
+        x = warp_roi(rgb, frame, DETECTOR_SIZE, "zero") * np.float32(1.0 / 127.5) - np.float32(1.0)
+        with self._lock:
+            self._it.set_tensor(self._in, x[None])
+            self._it.invoke()
+            raw = self._it.get_tensor(self._reg)[0].astype(np.float64)
+            logits = self._it.get_tensor(self._cls)[0, :, 0].astype(np.float64)
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -_SCORE_CLIP, _SCORE_CLIP)))
+        keep = scores >= self.min_confidence
+        if not keep.any():
+            return []
+        raw, scores, anchors = raw[keep], scores[keep], self._anchors[keep]
+        centre = raw[:, 0:2] / _DET_SCALE + anchors
+        half = raw[:, 2:4] / _DET_SCALE / 2.0
+        boxes = np.hstack([centre - half, centre + half])  # normalised letterbox coordinates
+        kps = raw[:, 4:16].reshape(-1, 6, 2) / _DET_SCALE + anchors[:, None, :]
+        out = []
+        for box, kp, score in _weighted_nms(boxes, kps, scores, self.max_faces):
+            lo, hi = to_frame(box.reshape(2, 2) * DETECTOR_SIZE, frame, DETECTOR_SIZE)
+            eyes = to_frame(kp[:2] * DETECTOR_SIZE, frame, DETECTOR_SIZE)
+            d = eyes[1] - eyes[0]
+            side = _DET_ROI_SCALE * float(max(hi - lo))
+            out.append((Roi(float(lo[0] + hi[0]) / 2, float(lo[1] + hi[1]) / 2, side, side, math.atan2(d[1], d[0])),
+                        score))
+        return out
+
+    def locate(self, rgb: np.ndarray) -> list[np.ndarray]:
+        """Every face mesh found in ``rgb``: (478, 2) float64 arrays in its pixels, best first.
+
+        A detection whose first read has a presence below the threshold is read once more
+        through the ROI its landmarks imply, and dropped only if that read fails too: BlazeFace's
+        box (eyes to mouth) can sit far off a three-quarter face's crop (2p-2.png's left face:
+        presence 0.08 through the detection's ROI, 0.98 through its landmarks' ROI; the legacy
+        FaceMesh finds that face). A non-face fails both reads (1p-0.png's dark, backlit face
+        under a hat, detected at 0.64: presence 2e-9, then 9e-5)."""
+        meshes = []
+        for roi, _ in self.detect(rgb):
+            pts, presence = self._landmarker.run(rgb, roi)
+            if presence < self._landmarker.min_presence:
+                pts, presence = self._landmarker.run(rgb, Roi.around(pts))
+            if presence >= self._landmarker.min_presence:
+                meshes.append(pts)
+        return meshes
+
+    def close(self) -> None:
+        pass
+
+
+def tracker_models(max_faces: int, bundle: TaskBundle | None = None):
+    """(whole-frame locator, ROI landmarker, description) for ``faces.track`` (``mesh='tasks'``)."""
+    bundle = bundle or load_bundle()
+    landmarker = TaskRoiLandmarker(bundle)
+    info = {"models": f"{DETECTOR_MEMBER} + {LANDMARKS_MEMBER} of face_landmarker.task", **bundle.describe()}
+    return TaskLocator(max_faces, landmarker=landmarker), landmarker, info
