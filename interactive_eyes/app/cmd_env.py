@@ -28,9 +28,10 @@ def collect_environment(data_root: str | None = None) -> dict:
         "platform": platform.platform(),
         "packages": {
             name: version(name)
-            for name in ("torch", "torchvision", "numpy", "scipy", "mediapipe", "av", "opencv-contrib-python",
-                         "pandas", "pytorch-fid", "python_speech_features", "silero-vad", "onnxruntime",
-                         "dlib-bin", "transformers", "diffusers")
+            # ai-edge-litert: the LiteRT interpreter that runs the current MediaPipe face models
+            for name in ("torch", "torchvision", "numpy", "scipy", "mediapipe", "ai-edge-litert", "av",
+                         "opencv-contrib-python", "pandas", "pytorch-fid", "python_speech_features", "silero-vad",
+                         "onnxruntime", "dlib-bin", "transformers", "diffusers")
         },
         "cuda": {"available": False, "devices": []},
     }
