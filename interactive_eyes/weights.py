@@ -270,11 +270,33 @@ for _name, (_folder, _path) in _ANYTALKER_FILES.items():
                "no published hash known: unconfirmed, the actual sha256 is recorded",
     )
 
+# The vocal separator of the official AnyTalker pipeline (anytalker-model.md §7.1 step 2), read only
+# with ``--param vocal_separation=true`` (baselines/anytalker/vocals.py). Its folder is the official
+# ``checkpoints/vocal_separator/`` (spec/baselines.md §2.6 item 2), so it lives in the AnyTalker set's
+# tree and a ``ckpt_dir`` in the official layout holds it too. It is a member of the set
+# ``anytalker-1.3b``: one fetch gives every file the method can read, so an offline machine set up
+# with it can turn the option on later (a small file next to the ~8 GB of the rest). The URL is
+# the Ultimate Vocal Remover model release that the audio-separator package downloads it from; no
+# hash is published there.
+KIM_VOCAL_2 = "kim_vocal_2"
+WEIGHTS[KIM_VOCAL_2] = _spec(
+    name=KIM_VOCAL_2, filename="Kim_Vocal_2.onnx",
+    urls=["https://github.com/TRvlvr/model_repo/releases/download/all_public_uvr_models/Kim_Vocal_2.onnx"],
+    sha256=None, size=None, confirmed=False, subdir=f"{ANYTALKER_SET_DIR}/vocal_separator",
+    license="not stated by the model's author (KimberleyJensen); distributed in Ultimate Vocal Remover's model "
+            "repository TRvlvr/model_repo (UVR's code is MIT)",
+    used_by=["method:anytalker"],
+    source="file name and folder: spec/anytalker-model.md §3.2, §7.1 and spec/baselines.md §2.6; URL: the UVR "
+           "release audio-separator downloads from; no published hash known: unconfirmed, the actual sha256 is "
+           "recorded",
+    note="MDX-Net vocal model (ONNX, input [batch, 4, 3072, 256]); used only with vocal_separation=true",
+)
+
 #: Named groups of entries: ``ie-bench weights fetch <set>`` fetches all of them. Members of a set
 #: are left out of a plain ``ie-bench weights fetch`` (everything else), being large and needed
 #: only by their method.
 WEIGHT_SETS: dict[str, tuple[str, ...]] = {
-    "anytalker-1.3b": tuple(_ANYTALKER_FILES),
+    "anytalker-1.3b": (*_ANYTALKER_FILES, KIM_VOCAL_2),
 }
 
 

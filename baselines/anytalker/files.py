@@ -40,6 +40,9 @@ ALTERNATIVES = {
 # Not needed to run (used by nothing, §3.2: the config JSON only cross-checks the weights; the
 # special-tokens map is also written into tokenizer_config.json by current transformers).
 OPTIONAL = {DIT_CONFIG, "umt5_xxl_special_tokens"}
+# In the set (one fetch gives every file), but read only with vocal_separation=true: located then by
+# vocals.locate_model, and neither required nor recorded here.
+VOCALS = "kim_vocal_2"
 
 
 class MissingFilesError(FileNotFoundError):
@@ -105,6 +108,8 @@ def locate(ckpt_dir: str | os.PathLike | None = None) -> AnyTalkerFiles:
     found: dict[str, Path] = {}
     missing: list[str] = []
     for name in WEIGHT_SETS[WEIGHT_SET]:
+        if name == VOCALS:
+            continue
         expected = _expected(name, root)
         got = _present(name, expected)
         if got is not None:

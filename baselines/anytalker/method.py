@@ -14,9 +14,10 @@ uses 40), ``guidance`` (4.5), ``seed`` (None: the run's ``--seed``), ``size`` (a
 the CPU), ``device`` (auto), ``offload`` (auto: on for GPUs under 40 GiB), ``ckpt_dir`` (a folder in
 the official ``checkpoints/`` layout; default the ie-bench cache), ``face_detector`` (tracker |
 insightface), ``batch_cfg`` (true: cond and uncond in one DiT call), ``negative_prompt`` (None: the
-official one), ``vocal_separation`` (false; true is refused: the Kim_Vocal_2 ONNX separator is not
-implemented — the benchmark tracks are clean speech already), ``model_configs`` (a JSON file of
-encoder sizes, for non-released checkpoints such as the tiny test files).
+official one), ``vocal_separation`` (false: the benchmark tracks are clean speech already; true runs
+the official Kim_Vocal_2 MDX-Net separator on every track before wav2vec2, ``vocals.py``, cached in
+the run folder's ``audio_preprocess/``), ``model_configs`` (a JSON file of encoder sizes, for
+non-released checkpoints such as the tiny test files).
 
 Deterministic for a fixed seed on one device: the noise comes from a generator seeded on the
 device, everything else is deterministic (byte-identical frames on the CPU; on CUDA as far as the
@@ -75,9 +76,12 @@ class AnyTalkerMethod(Method):
     def __init__(self, **params: Any):
         super().__init__(**params)
         p = self._params
-        if p["vocal_separation"] not in (False, None, "false", 0):
-            raise ValueError("anytalker: vocal_separation=true is not supported (the official Kim_Vocal_2 ONNX "
-                             "separator is not implemented; the benchmark tracks are clean already)")
+        vs = p["vocal_separation"]  # --param's JSON gives booleans; a string from a config file
+        vs = vs.strip().lower() if isinstance(vs, str) else vs
+        if vs not in (True, False, None, "true", "false"):  # (1 and 0 compare equal to True and False)
+            raise ValueError(f"anytalker: vocal_separation must be true or false, got {p['vocal_separation']!r}")
+        self._vocal_separation = vs in (True, "true")
+        self._separator = None
         if int(p["steps"]) < 1:
             raise ValueError(f"anytalker: steps must be >= 1, got {p['steps']}")
         if str(p["dtype"]) != "auto" and str(p["dtype"]) not in DTYPES:
@@ -96,6 +100,10 @@ class AnyTalkerMethod(Method):
         """Find every model file; :class:`~.files.MissingFilesError` lists all missing ones (the run
         driver calls this before the first clip, so a run without weights stops at once)."""
         self._files = _files.locate(self._params["ckpt_dir"])
+        if self._vocal_separation and self._separator is None:  # the ONNX file's shapes are checked here
+            from .vocals import VocalSeparator, locate_model
+
+            self._separator = VocalSeparator(locate_model(self._params["ckpt_dir"]), device=self._device().type)
 
     def _device(self):
         import torch
@@ -155,7 +163,18 @@ class AnyTalkerMethod(Method):
         file_duration = max(audio_info(person.audio).duration for person in item.people)
         duration = min(float(item.duration), file_duration)
         n_frames = frame_count(duration)
-        waves = [w[: int(round(duration * AUDIO_SAMPLE_RATE))] for w in load_waves([q.audio for q in item.people])]
+        separated = None
+        if self._vocal_separation:  # §7.1 step 2 on the whole file, cached per track in the run folder
+            if self._separator is None:
+                self.prepare()
+            ts = time.perf_counter()
+            tracks_16k, records = self._separator.tracks([q.audio for q in item.people],
+                                                          Path(out_path).parent / "audio_preprocess")
+            separated = {**self._separator.describe(), "tracks": records,
+                         "seconds": round(time.perf_counter() - ts, 3)}
+        else:
+            tracks_16k = load_waves([q.audio for q in item.people])
+        waves = [w[: int(round(duration * AUDIO_SAMPLE_RATE))] for w in tracks_16k]
         pipe = self._load()
         t1 = time.perf_counter()
         seed_used = int(p["seed"]) if p["seed"] is not None else int(seed)
@@ -194,7 +213,8 @@ class AnyTalkerMethod(Method):
             "audio_rate": rate,
             "audio_channels": int(mix.shape[1]),
             "mix_clipped_samples": clipped,
-            "vocal_separation": False,
+            "vocal_separation": self._vocal_separation,
+            "vocal_separator": separated,  # model path, sha256, provider, cache file per track
             "face_detector": p["face_detector"],
             # plain resize of the whole reference frame (no crop): reference -> output scale
             "geometry": {"sx": w / iw, "sy": h / ih, "tx": 0.0, "ty": 0.0, "crop": [0, 0, iw, ih]},

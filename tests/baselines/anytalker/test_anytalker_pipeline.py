@@ -170,6 +170,8 @@ def test_weight_set_is_fetched_by_name(home, monkeypatch):
             return json.dumps({"url": url}).encode()
         if url.endswith((".pth", ".bin")):
             return b"\x80\x02" + url.encode()  # a legacy torch pickle header
+        if url.endswith(".onnx"):  # ModelProto fields ir_version (1, varint 7) and graph (7, the URL's bytes)
+            return b"\x08\x07\x3a" + bytes([len(url)]) + url.encode()
         return url.encode()
 
     class Fake:
@@ -187,6 +189,8 @@ def test_weight_set_is_fetched_by_name(home, monkeypatch):
     assert got.t5.read_bytes().endswith(b"alibaba-pai/Wan2.1-Fun-V1.1-1.3B-InP/resolve/main/"
                                         b"models_t5_umt5-xxl-enc-bf16.pth")
     assert set(W.WEIGHT_SETS["anytalker-1.3b"]).isdisjoint(W.default_names())  # not in a plain fetch
+    # the vocal separator is in the set, in the official checkpoints/vocal_separator/ folder
+    assert (files.default_root() / "vocal_separator" / "Kim_Vocal_2.onnx").read_bytes().endswith(b"Kim_Vocal_2.onnx")
 
 
 # ----------------------------------------------------------------------------------- sampling
@@ -273,8 +277,8 @@ def test_method_parameters():
     cls = METHODS.get("anytalker")
     assert cls.capabilities.native_fps == 24 and cls.capabilities.max_people is None
     assert cls.DEFAULT_PARAMS["guidance"] == 4.5 and cls.DEFAULT_PARAMS["steps"] == 20
-    with pytest.raises(ValueError, match="vocal_separation=true is not supported"):
-        cls(vocal_separation=True)
+    with pytest.raises(ValueError, match="vocal_separation must be true or false"):
+        cls(vocal_separation="yes")
     with pytest.raises(ValueError, match="unknown parameter"):
         cls(sample_fps=16)
     with pytest.raises(ValueError, match="face_detector"):
@@ -345,13 +349,3 @@ def test_insightface_option_keeps_the_largest_faces_left_to_right(monkeypatch):
     assert seen == {"modules": ["detection"], "thresh": 0.15, "size": (640, 640), "pixel": [3, 2, 1]}
     with pytest.raises(FaceBindingError, match="3 face"):
         detect_faces(rgb, 4, "insightface")
-
-
-def test_cli_refuses_vocal_separation_as_a_usage_error(home, test_data):
-    from interactive_eyes.app.cli import main
-
-    out = home / "out"
-    res = CliRunner().invoke(main, ["run", "--method", "anytalker", "--out", str(out), "--clips", "interact_11",
-                                    "--root", str(test_data / "interactive_eyes"), "--quiet",
-                                    "--param", "vocal_separation=true"])
-    assert res.exit_code == 2 and "Kim_Vocal_2" in res.output and not out.exists()
