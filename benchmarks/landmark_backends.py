@@ -65,14 +65,23 @@ def _photo(name):
 
 
 def _placement(name, which):
-    """(photo, face box) of face ``which`` from the left, found by the Tasks models; None if none."""
+    """(photo, face box) of face ``which`` from the left, found by the Tasks models; None if none.
+    The photo's other faces are painted over with its median colour (their box enlarged 1.4x): a
+    second face in the 640x480 frame would be bound instead of the moving one (one-person clip)."""
     from interactive_eyes.faces.track import FaceTracker
 
-    img = _photo(name)
+    img = _photo(name).copy()
     n = 2 if name.startswith("2p") else 1
     with FaceTracker(n, landmarks=None, mesh="tasks") as tr:
         boxes = sorted((b for b in tr.update(img)[0] if b is not None), key=lambda b: b.center[0])
-    return (img, boxes[which]) if len(boxes) > which else None
+    if len(boxes) <= which:
+        return None
+    fill = np.median(img.reshape(-1, 3), axis=0).astype(np.uint8)
+    for k, b in enumerate(boxes):
+        if k != which:
+            (cx, cy), half = b.center, 0.7 * b.side
+            img[max(0, int(cy - half)):int(cy + half), max(0, int(cx - half)):int(cx + half)] = fill
+    return img, boxes[which]
 
 
 def _case(img, box, amplitude, shake, seed=0, still_noise=0.0):

@@ -15,6 +15,8 @@ def test_index_sets_match_the_spec_tables():
                                                 33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380)
     assert lmk.EYE_BROW_POINTS["insightface"] == (43, 48, 49, 51, 50, 102, 103, 104, 105, 101,
                                                   35, 41, 42, 39, 37, 36, 89, 95, 96, 93, 91, 90)
+    assert lmk.EYE_BROW_POINTS["mediapipe-tasks"] == lmk.EYE_BROW_POINTS["mediapipe"]  # one 478-point topology
+    assert set(lmk.EYE_BROW_POINTS) == set(lmk.BACKENDS) == set(lmk.N_POINTS)
     for name, idx in lmk.EYE_BROW_POINTS.items():
         assert len(idx) == 22 and len(set(idx)) == 22, name
         assert max(idx) < lmk.N_POINTS[name], name
@@ -22,7 +24,8 @@ def test_index_sets_match_the_spec_tables():
 
 @pytest.mark.parametrize("given, expected", [("mediapipe", "mediapipe"), ("MP", "mediapipe"),
                                              ("face_alignment", "face-alignment"), ("fan", "face-alignment"),
-                                             ("insightface", "insightface")])
+                                             ("insightface", "insightface"), ("mediapipe-tasks", "mediapipe-tasks"),
+                                             ("mediapipe_tasks", "mediapipe-tasks"), ("mediapipe-legacy", "mediapipe")])
 def test_canonical_names(given, expected):
     assert lmk.canonical_name(given) == expected
 
