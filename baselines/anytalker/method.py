@@ -168,8 +168,10 @@ class AnyTalkerMethod(Method):
             if self._separator is None:
                 self.prepare()
             ts = time.perf_counter()
+            from .vocals import CACHE_DIR
+
             tracks_16k, records = self._separator.tracks([q.audio for q in item.people],
-                                                          Path(out_path).parent / "audio_preprocess")
+                                                          Path(out_path).parent / CACHE_DIR)
             separated = {**self._separator.describe(), "tracks": records,
                          "seconds": round(time.perf_counter() - ts, 3)}
         else:

@@ -8,8 +8,9 @@ same kind of model directly with onnxruntime:
 
 1. the 16 kHz track, channels kept (mono is copied to both channels: the model is stereo),
    resampled to 44.1 kHz (``scipy.signal.resample_poly``, 441/160);
-2. cut into segments of ``SEGMENT`` samples, a quarter of each overlapping the next, after
-   ``TRIM`` zeros in front (so no sample of the track sits at the border a centred STFT mirrors);
+2. cut into segments of ``SEGMENT`` samples, a quarter of each overlapping the next, with at
+   least ``TRIM`` zeros before and after the track (so no sample of it sits at the border a
+   centred STFT mirrors);
 3. per segment: STFT (n_fft 7680, hop 1024, periodic Hann) -> the lowest ``DIM_F`` bins as the
    4 channels [left re, left im, right re, right im] of a [batch, 4, 3072, 256] tensor -> the ONNX
    model (it predicts the vocal stem's spectrogram) -> bins above ``DIM_F`` set to zero -> inverse
@@ -56,7 +57,7 @@ TRIM = N_FFT // 2  # the centred STFT's mirrored border: 3840 samples of zeros b
 OVERLAP = 0.25  # of a segment shared with the next (audio-separator's default MDX overlap)
 STEP = SEGMENT - int(round(OVERLAP * SEGMENT))  # 195840
 BATCH = 4  # segments per ONNX call when its batch axis is free (4 x 12.6 MB of float32 input)
-GROUP = 8  # segments per STFT / model / inverse STFT pass (bounds memory: ~0.3 GB, any length)
+GROUP = 8  # segments per STFT / model / inverse STFT pass (bounds memory: ~0.5 GB, any length)
 CACHE_DIR = "audio_preprocess"
 CACHE_VERSION = "1"  # part of the cache key: bump when this algorithm's output changes
 
@@ -83,10 +84,9 @@ def _check_dims(path: Path, what: str, shape) -> None:
 
 
 class MdxModel:
-    """An MDX-Net spectrogram model in an ONNX file, run with onnxruntime.
-
-    ``providers``: onnxruntime execution providers (default: CUDA when ``device`` is ``"cuda"``
-    and this onnxruntime has it, else the CPU)."""
+    """An MDX-Net spectrogram model in an ONNX file, run with onnxruntime: on CUDA when ``device``
+    is ``"cuda"`` and this onnxruntime has that provider, else on the CPU (``provider`` says which).
+    ``threads``: onnxruntime's intra-op threads (default: its own choice)."""
 
     def __init__(self, path: str | os.PathLike, *, device: str = "cpu", threads: int | None = None):
         try:
