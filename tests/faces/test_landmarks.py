@@ -5,6 +5,7 @@ import pytest
 
 from interactive_eyes.faces import landmarks as lmk
 from interactive_eyes.faces.types import FaceBox
+from test_mediapipe_tasks import task_file  # noqa: F401  (the fixture that finds face_landmarker.task)
 
 
 def test_index_sets_match_the_spec_tables():
@@ -54,16 +55,29 @@ def test_match_by_iou_gives_each_person_the_overlapping_face():
     assert lmk.match_by_iou([FaceBox(0, 0, 10, 10)], [(FaceBox(8, 8, 18, 18), a)], 0.3) == [None]
 
 
-def test_mediapipe_points_are_eyebrows_above_eyes_left_to_right():
+@pytest.mark.parametrize("backend", ["mediapipe", "mediapipe-tasks"])
+def test_mediapipe_points_are_eyebrows_above_eyes_left_to_right(backend, request):
     """On a real face, the 22 MediaPipe indices land on the two brows above the two eyes, in the
-    AnyTalker order (image-left brow, image-right brow, image-left eye, image-right eye)."""
-    from interactive_eyes.faces.mediapipe_mesh import MeshLocator
+    AnyTalker order (image-left brow, image-right brow, image-left eye, image-right eye), for the
+    legacy FaceMesh and the Tasks bundle's model alike."""
     from interactive_eyes.faces.synthetic import astronaut
 
-    mesh = MeshLocator(max_faces=1)
+    if backend == "mediapipe":
+        import mediapipe
+
+        if not hasattr(mediapipe, "solutions"):
+            pytest.skip(f"the legacy backend needs mediapipe==0.10.21 (this is {mediapipe.__version__})")
+        from interactive_eyes.faces.mediapipe_mesh import MeshLocator
+
+        mesh = MeshLocator(max_faces=1)
+    else:
+        request.getfixturevalue("task_file")
+        from interactive_eyes.faces.mediapipe_tasks import TaskLocator
+
+        mesh = TaskLocator(max_faces=1)
     (pts,) = mesh.locate(astronaut())
     mesh.close()
-    p = pts[list(lmk.EYE_BROW_POINTS["mediapipe"])]
+    p = pts[list(lmk.EYE_BROW_POINTS[backend])]
     brow_l, brow_r, eye_l, eye_r = p[0:5], p[5:10], p[10:16], p[16:22]
     assert brow_l[:, 0].mean() < brow_r[:, 0].mean() and eye_l[:, 0].mean() < eye_r[:, 0].mean()
     assert brow_l[:, 1].mean() < eye_l[:, 1].mean() and brow_r[:, 1].mean() < eye_r[:, 1].mean()
