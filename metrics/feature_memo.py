@@ -28,9 +28,12 @@ from typing import Any, Callable, Hashable, Sequence
 
 import numpy as np
 
+from interactive_eyes.metrics import batching
+
 # fid then kid flush the same batch one after the other (the engine feeds every metric each frame
 # before the next), so the batch just computed is the one read next; a few spare entries cover a
-# third reader or a batch cut early by a frame-size change.
+# third reader or a batch cut early by a frame-size change. With K clips in flight
+# (metrics/batching.py) the other clips' batches come in between, so the memo holds that many per clip.
 MAX_BATCHES = 4
 
 _lock = threading.Lock()
@@ -58,7 +61,9 @@ def shared_features(extractor: Hashable, batch: Sequence[np.ndarray], compute: C
     feats = np.asarray(compute(list(batch)))
     with _lock:
         _memo[key] = feats.copy()
-        while len(_memo) > MAX_BATCHES:
+        service = batching.active()
+        limit = MAX_BATCHES * max(1, service.participants if service is not None else 1)
+        while len(_memo) > limit:
             _memo.popitem(last=False)
     return feats
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from interactive_eyes.metrics import batching
 from interactive_eyes.metrics.base import ClipContext, ClipResult, FrameData, Metric, RegistryWeights, SetResult
 from interactive_eyes.metrics.feature_memo import cached_network, shared_features
 from interactive_eyes.stats.frechet import GaussianStats, frechet_to_reference
@@ -137,8 +138,10 @@ class FID(RegistryWeights, Metric):
         import torch
         import torch.nn.functional as F
 
-        with torch.no_grad():
-            pred = self.model(frames_to_tensor(frames).to(self.device))[0]
+        model = self.model
+        with torch.no_grad():  # merged with other clips' frames under --clips-in-flight (batching.py)
+            pred = batching.run(("fid inception", id(model)), lambda x: model(x)[0],
+                                frames_to_tensor(frames).to(self.device))
             if pred.shape[2] != 1 or pred.shape[3] != 1:  # blocks 0-2: global average pool (pytorch-fid)
                 pred = F.adaptive_avg_pool2d(pred, output_size=(1, 1))
         return pred.squeeze(3).squeeze(2).cpu().numpy()

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from interactive_eyes.metrics import batching
 from interactive_eyes.metrics.base import ClipContext, ClipResult, FrameData, Metric, RegistryWeights, SetResult
 from interactive_eyes.metrics.feature_memo import cached_network, shared_features
 from interactive_eyes.stats.frechet import GaussianStats, frechet_to_reference
@@ -112,8 +113,10 @@ class FVD(RegistryWeights, Metric):
         """(B, 400) I3D features of uint8 clips, each T×H×W×3."""
         import torch
 
-        with torch.no_grad():
-            out = self.detector(clips_to_tensor(clips).to(self.device), **DETECTOR_KWARGS)
+        detector = self.detector
+        with torch.no_grad():  # merged with other clips' clips under --clips-in-flight (batching.py)
+            out = batching.run(("fvd i3d", id(detector)), lambda x: detector(x, **DETECTOR_KWARGS),
+                               clips_to_tensor(clips).to(self.device))
         feats = out.detach().cpu().numpy()
         if feats.ndim != 2 or feats.shape != (len(clips), FEATURE_DIM):
             raise ValueError(f"fvd: detector returned {tuple(feats.shape)}, expected ({len(clips)}, {FEATURE_DIM})")

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from interactive_eyes.metrics import batching
 from interactive_eyes.metrics.base import FaceBox
 
 ARCFACE_WEIGHTS = "arcface_w600k_r50"
@@ -215,8 +216,9 @@ class ArcFaceEmbedder:
         if not crops:
             return []
         blob = arcface_blob(crops)
-        if self._batched:
-            feats = self._sess.run(None, {self._input: blob})[0]
+        if self._batched:  # merged with other clips' faces under --clips-in-flight (batching.py)
+            feats = batching.run(("identity arcface", id(self._sess)),
+                                 lambda x: self._sess.run(None, {self._input: x})[0], blob)
         else:
             feats = np.concatenate([self._sess.run(None, {self._input: blob[i:i + 1]})[0] for i in range(len(blob))])
         return [_unit(f) for f in feats]

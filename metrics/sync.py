@@ -35,6 +35,7 @@ Where the steps live: 1 and the ``pipeline`` option in ``sync_reference.py``, 2-
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -65,6 +66,7 @@ from interactive_eyes.metrics.sync_tracks import (  # noqa: F401  (MIN_TRACK_SLO
 )
 
 log = logging.getLogger(__name__)
+_LOAD_LOCK = threading.Lock()
 
 SYNC_STAR_MODES = ("mask", "segment", "framewise")
 WEIGHTINGS = ("person", "window")
@@ -253,9 +255,10 @@ class SyncC(Metric):
         return dev
 
     def _get_model(self, device) -> torch.nn.Module:
-        if self._model is None:
-            self._model, _ = sn.load_syncnet(self._weights_file(), device=device)
-        return self._model.to(device).eval()
+        with _LOAD_LOCK:  # clips started together (--clips-in-flight) load one network, not one each
+            if self._model is None:
+                self._model, _ = sn.load_syncnet(self._weights_file(), device=device)
+            return self._model.to(device).eval()
 
     def _get_s3fd(self, device):
         if self._s3fd is None:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from interactive_eyes.metrics import batching
 from interactive_eyes.metrics.syncnet_frames import (  # noqa: F401  (re-exported: one recipe, two files)
     BOX_MEDFILT,
     CROP_PAD_VALUE,
@@ -264,7 +265,9 @@ def embed_video_windows(
         while j < idx.size and j - k < batch_size and idx[j] == idx[j - 1] + 1:
             j += 1
         block = frames[idx[k] : idx[j - 1] + FRAMES_PER_WINDOW]
-        out.append(model.embed_video(_as_video_batch(block, device)).float().cpu())
+        # merged with other clips' windows under --clips-in-flight (batching.py)
+        emb = batching.run(("syncnet video", id(model)), model.embed_video, _as_video_batch(block, device))
+        out.append(emb.float().cpu())
         k = j
     if not out:
         return torch.zeros(0, EMBEDDING_DIM)
@@ -290,7 +293,7 @@ def embed_audio_windows(
     for k in range(0, idx.size, batch_size):
         cols = torch.as_tensor(idx[k : k + batch_size])[:, None] * MFCC_PER_FRAME + torch.arange(MFCC_PER_WINDOW)
         win = m[:, cols].permute(1, 0, 2).unsqueeze(1)  # N x 1 x 13 x 20
-        out.append(model.embed_audio(win.to(device)).float().cpu())
+        out.append(batching.run(("syncnet audio", id(model)), model.embed_audio, win.to(device)).float().cpu())
     if not out:
         return torch.zeros(0, EMBEDDING_DIM)
     return torch.cat(out)
