@@ -46,6 +46,9 @@ def _load_benchmark(manifest):
                    "path, which they must see on a shared file system).")
 @click.option("--devices", help="One worker per device, each pinned through CUDA_VISIBLE_DEVICES, e.g. "
                                 "cuda:0,cuda:1 (replaces --device and --workers).")
+@click.option("--clips-in-flight", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Clips each worker scores at once, in threads whose model calls are merged into larger "
+                   "batches (one GPU kept busy; docs/scale_out.md). Values agree with 1 within float noise.")
 @click.option("--clips", help="Comma-separated clip ids (marks the run partial).")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N clips (marks the run partial).")
 @click.option("--interactivity-mode", type=click.Choice(["corrected", "paper"]), default=None,
@@ -69,7 +72,7 @@ def _load_benchmark(manifest):
 @offline_option
 @click.option("--json", "as_json", is_flag=True, help="Print results.json instead of the table.")
 def score(generated_dir, metrics, root, manifest, out, device, workers, executor, ray_address, ship_videos, devices,
-          clips, limit, interactivity_mode,
+          clips_in_flight, clips, limit, interactivity_mode,
           sync_star_mode, landmark_backend, references, extra, allow_silent, overwrite, strict, protocol, offline,
           as_json):
     """Score a folder of <clip_id>.mp4 videos; resumes unless --overwrite.
@@ -121,7 +124,7 @@ def score(generated_dir, metrics, root, manifest, out, device, workers, executor
         if device_list:  # the workers' devices decide; the run records their kind
             device = "cuda" if any(d.startswith("cuda") for d in device_list) else "cpu"
         runner = make_executor(executor, workers=workers, devices=device_list, ray_address=ray_address,
-                               ship_videos=ship_videos)
+                               ship_videos=ship_videos, clips_in_flight=clips_in_flight)
     options = EngineOptions(device=device, landmark_backend=landmark_backend, metric_options=metric_options,
                             allow_silent=allow_silent, references=ref_by_metric)
     bench = _load_benchmark(manifest)

@@ -5,6 +5,10 @@
               ``CUDA_VISIBLE_DEVICES`` so that it sees only its own GPU (as ``cuda:0``)
     ray       long-lived Ray actors, one per GPU or CPU slot of a Ray cluster (app/executors_ray.py)
 
+``clips_in_flight=K`` (``--clips-in-flight K``, local and devices): each worker runs K clips at
+once in threads whose model calls are merged into larger batches (metrics/batching.py,
+app/workers.py); off (1) by default, so default results stay bit-identical.
+
 Every executor runs the same two functions of a ``WorkerSpec``: ``setup`` once per worker (build
 the metric instances and load their models, or build the generation method) and ``call`` once
 per task (one clip). Results come back to the driver through ``on_result``; only the driver
@@ -70,16 +74,30 @@ class Executor:
 
 
 class InProcess(Executor):
-    """Every task in this process, in order; ``local_state``: the state already built here (the
-    driver's own metric instances), else ``spec.setup`` is called once."""
+    """Every task in this process, in order (or ``clips_in_flight`` at a time, in threads);
+    ``local_state``: the state already built here (the driver's own metric instances), else
+    ``spec.setup`` is called once."""
 
     name = "local"
+
+    def __init__(self, clips_in_flight: int = 1):
+        self.clips_in_flight = _in_flight(clips_in_flight)
 
     def map(self, spec, tasks, on_result, on_lost, local_state=None):
         state = local_state if local_state is not None else resolve(spec.setup)(*spec.setup_args, device=spec.device)
         call = resolve(spec.call)
+        if self.clips_in_flight > 1 and len(tasks) > 1:
+            from interactive_eyes.app.workers import map_in_flight
+
+            return map_in_flight(state, call, tasks, self.clips_in_flight, on_result)
         for i, task in enumerate(tasks):
             on_result(i, call(state, *task))
+
+
+def _in_flight(k: int) -> int:
+    if int(k) < 1:
+        raise ValueError(f"--clips-in-flight {k}: must be at least 1")
+    return int(k)
 
 
 # --------------------------------------------------------------------------- worker processes
@@ -129,12 +147,13 @@ class ProcessSlots(Executor):
     name = "local"
 
     def __init__(self, slots: list[tuple[dict[str, str], str | None]], retries: int = DEFAULT_RETRIES,
-                 devices: list[str] | None = None):
+                 devices: list[str] | None = None, clips_in_flight: int = 1):
         if not slots:
             raise ValueError("no worker slots")
         self.slots = slots  # [(environment variables, device inside the worker or None = spec's)]
         self.retries = retries
         self.devices = devices  # as named on the command line (--devices), for the record
+        self.clips_in_flight = _in_flight(clips_in_flight)
 
     def _pool(self, k: int, spec: WorkerSpec):
         import multiprocessing as mp
@@ -148,8 +167,11 @@ class ProcessSlots(Executor):
         from concurrent.futures import FIRST_COMPLETED, wait
         from concurrent.futures.process import BrokenProcessPool
 
-        from interactive_eyes.app.workers import terminate_pool
+        from interactive_eyes.app.workers import ThreadedSlots, terminate_pool
 
+        if self.clips_in_flight > 1:
+            with sigterm_raises():
+                return ThreadedSlots(self.slots, self.clips_in_flight, self.retries).map(spec, tasks, on_result, on_lost)
         queue = deque(range(len(tasks)))
         attempts = [0] * len(tasks)
         pools: dict[int, Any] = {}
@@ -190,7 +212,12 @@ class ProcessSlots(Executor):
                 pool.shutdown(wait=True)
 
     def describe(self):
-        return {"executor": "local", "workers": len(self.slots), **({"devices": self.devices} if self.devices else {})}
+        return {"executor": "local", "workers": len(self.slots), **({"devices": self.devices} if self.devices else {}),
+                **_in_flight_record(self.clips_in_flight)}
+
+
+def _in_flight_record(k: int) -> dict:
+    return {"clips_in_flight": k} if k > 1 else {}  # absent by default: records as before
 
 
 def _one_line(exc: BaseException) -> str:
@@ -222,15 +249,16 @@ def parse_devices(text: str | None) -> list[str] | None:
     return devices or None
 
 
-def devices_executor(devices: list[str], retries: int = DEFAULT_RETRIES) -> ProcessSlots:
-    """One worker per device, each pinned (``pin_device``); every device must exist here."""
+def devices_executor(devices: list[str], retries: int = DEFAULT_RETRIES, clips_in_flight: int = 1) -> ProcessSlots:
+    """One worker per device, each pinned (``pin_device``), each with ``clips_in_flight`` clips at
+    once; every device must exist here."""
     from interactive_eyes.app.checks import require_device
 
     slots = []
     for d in devices:
         require_device(d)
         slots.append(pin_device(d))
-    return ProcessSlots(slots, retries, devices=list(devices))
+    return ProcessSlots(slots, retries, devices=list(devices), clips_in_flight=clips_in_flight)
 
 
 # --------------------------------------------------------------------------- choosing one
@@ -241,29 +269,33 @@ class LocalExecutor(Executor):
 
     name = "local"
 
-    def __init__(self, workers: int = 1, retries: int = DEFAULT_RETRIES):
+    def __init__(self, workers: int = 1, retries: int = DEFAULT_RETRIES, clips_in_flight: int = 1):
         if workers < 1:
             raise ValueError(f"--workers {workers}: must be at least 1")
-        self.workers, self.retries = workers, retries
+        self.workers, self.retries, self.clips_in_flight = workers, retries, _in_flight(clips_in_flight)
 
     def map(self, spec, tasks, on_result, on_lost, local_state=None):
         if self.workers <= 1 or len(tasks) <= 1:
-            return InProcess().map(spec, tasks, on_result, on_lost, local_state)
-        ProcessSlots([({}, None)] * self.workers, self.retries).map(spec, tasks, on_result, on_lost)
+            return InProcess(self.clips_in_flight).map(spec, tasks, on_result, on_lost, local_state)
+        ProcessSlots([({}, None)] * self.workers, self.retries,
+                     clips_in_flight=self.clips_in_flight).map(spec, tasks, on_result, on_lost)
 
     def describe(self):
-        return {"executor": "local", "workers": self.workers}
+        return {"executor": "local", "workers": self.workers, **_in_flight_record(self.clips_in_flight)}
 
 
 def make_executor(kind: str = "local", *, workers: int = 1, devices: list[str] | None = None,
                   ray_address: str | None = None, ship_videos: bool = False,
-                  retries: int = DEFAULT_RETRIES) -> Executor:
+                  retries: int = DEFAULT_RETRIES, clips_in_flight: int = 1) -> Executor:
     """The executor a command asked for; ``ValueError`` (a usage error) for combinations that
     mean nothing: ``--devices`` with Ray (Ray places actors on GPUs itself) or with ``--workers``,
     ``--ray-address`` / ``--ship-videos`` without ``--executor ray``."""
     if kind not in ("local", "ray"):
         raise ValueError(f"--executor {kind}: expected local or ray")
+    clips_in_flight = _in_flight(clips_in_flight)
     if kind == "ray":
+        if clips_in_flight > 1:
+            raise ValueError("--clips-in-flight is for the local executor (and --devices); Ray actors take one clip at a time")
         if devices:
             raise ValueError("--devices is for the local executor; with --executor ray, Ray gives each actor its GPU")
         from interactive_eyes.app.executors_ray import RayExecutor
@@ -275,8 +307,8 @@ def make_executor(kind: str = "local", *, workers: int = 1, devices: list[str] |
     if devices:
         if workers > 1:
             raise ValueError("--devices runs one worker per device; do not combine it with --workers")
-        return devices_executor(devices, retries)
-    return LocalExecutor(workers, retries)
+        return devices_executor(devices, retries, clips_in_flight)
+    return LocalExecutor(workers, retries, clips_in_flight)
 
 
 # --------------------------------------------------------------------------- score's worker

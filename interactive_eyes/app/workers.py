@@ -42,3 +42,166 @@ def terminate_pool(pool) -> None:
         except Exception:
             pass
     pool.shutdown(wait=False, cancel_futures=True)
+
+
+# --------------------------------------------------------------------------- clips in flight
+
+
+def clip_threads(state, call, k: int, next_task, put_result, service=None) -> list:
+    """Start ``k`` daemon threads that each take ``next_task()`` -> ``(i, task)`` (None: stop)
+    and run ``call(state, *task)`` as one clip of a shared ``BatchingService``
+    (metrics/batching.py), handing ``put_result((i, True, value))`` or ``(i, False, "Type:
+    message")`` on. Daemon threads: a driver that stops (Ctrl-C, SIGTERM, an error) does not wait
+    for the clips in flight; its process ends them."""
+    import threading
+
+    from interactive_eyes.app.checks import one_line
+    from interactive_eyes.metrics.batching import BatchingService
+
+    service = service or BatchingService()
+
+    def work() -> None:
+        while True:
+            item = next_task()
+            if item is None:
+                return
+            i, task = item
+            try:
+                with service.participant():
+                    out = call(state, *task)
+            except Exception as exc:  # a bug in the worker's code: the driver raises it
+                put_result((i, False, f"{type(exc).__name__}: {one_line(exc)}"))
+            else:
+                put_result((i, True, out))
+
+    threads = [threading.Thread(target=work, daemon=True, name=f"ie-bench-clip-{n}") for n in range(k)]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def map_in_flight(state, call, tasks: list, k: int, on_result) -> None:
+    """Every task in this process, ``k`` clips at a time in threads whose model calls are batched
+    together; ``on_result(i, value)`` runs in the calling thread as each clip completes."""
+    import queue
+
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for item in enumerate(tasks):
+        todo.put(item)
+    done: queue.SimpleQueue = queue.SimpleQueue()
+    n_threads = max(1, min(k, len(tasks)))
+    for _ in range(n_threads):
+        todo.put(None)
+    threads = clip_threads(state, call, n_threads, todo.get, done.put)
+    for _ in range(len(tasks)):
+        while True:
+            try:  # with a timeout, so that Ctrl-C / SIGTERM reach this thread while it waits
+                i, ok, value = done.get(timeout=0.5)
+                break
+            except queue.Empty:
+                continue
+        if not ok:
+            raise RuntimeError(f"task {i}: {value}")
+        on_result(i, value)
+    for t in threads:
+        t.join()
+
+
+def _slot_main(env: dict, spec, device: str, parent_pid: int, k: int, tasks, results) -> None:
+    """A worker process of ``ThreadedSlots``: build the state once, then run ``k`` clip threads."""
+    from interactive_eyes.app import executors
+
+    executors._init_slot(env, spec, device, parent_pid)
+    slot = executors._SLOT
+    for t in clip_threads(slot["state"], slot["call"], k, tasks.get, results.put):
+        t.join()
+
+
+class ThreadedSlots:
+    """``ProcessSlots`` with ``k`` clips in flight per worker process: each slot process runs ``k``
+    clip threads that share one batching service, and the driver keeps ``k`` tasks queued on each.
+    A slot process that dies takes its clips in flight with it; each is retried on a fresh one up
+    to ``retries`` times, as with one clip per worker."""
+
+    def __init__(self, slots: list, k: int, retries: int):
+        self.slots, self.k, self.retries = slots, k, retries
+
+    def map(self, spec, tasks, on_result, on_lost) -> None:
+        import multiprocessing as mp
+        import queue as queue_mod
+        from collections import deque
+
+        ctx = mp.get_context("spawn")
+        results = ctx.Queue()
+        procs: dict[int, tuple] = {}  # slot -> (process, its task queue)
+        inflight: dict[int, set] = {k: set() for k in range(len(self.slots))}
+        todo = deque(range(len(tasks)))
+        attempts = [0] * len(tasks)
+
+        def start(k: int):
+            env, device = self.slots[k]
+            q = ctx.Queue()
+            p = ctx.Process(target=_slot_main, args=(env, spec, device or spec.device, os.getpid(), self.k, q, results),
+                            daemon=True, name=f"ie-bench-worker-{k}")
+            p.start()
+            procs[k] = (p, q)
+
+        def feed(k: int) -> None:
+            while todo and len(inflight[k]) < self.k:
+                if k not in procs:
+                    start(k)
+                i = todo.popleft()
+                attempts[i] += 1
+                inflight[k].add(i)
+                procs[k][1].put((i, tasks[i]))
+
+        finished: set[int] = set()
+
+        def take(item) -> None:
+            i, ok, value = item
+            for s in inflight.values():
+                s.discard(i)
+            if i in finished:  # a retried clip whose dead worker had sent its result after all
+                return
+            finished.add(i)
+            if not ok:
+                raise RuntimeError(f"task {i}: {value}")
+            on_result(i, value)
+
+        def bury(k: int, p) -> None:
+            while True:  # what it finished before it died still counts
+                try:
+                    take(results.get(timeout=0.1))
+                except queue_mod.Empty:
+                    break
+            del procs[k]
+            for i in sorted(inflight[k] - finished):
+                if attempts[i] <= self.retries:
+                    todo.appendleft(i)
+                else:
+                    finished.add(i)
+                    on_lost(i, f"worker process died {attempts[i]} times on this clip (exit code {p.exitcode})")
+            inflight[k].clear()
+
+        try:
+            for k in range(len(self.slots)):
+                feed(k)
+            while any(inflight.values()):
+                try:
+                    take(results.get(timeout=0.5))
+                except queue_mod.Empty:
+                    pass
+                for k, (p, _q) in list(procs.items()):
+                    if not p.is_alive():
+                        bury(k, p)
+                for k in range(len(self.slots)):
+                    feed(k)
+        except BaseException:
+            for p, _q in procs.values():
+                p.terminate()
+            raise
+        for p, q in procs.values():
+            for _ in range(self.k):
+                q.put(None)
+        for p, _q in procs.values():
+            p.join()
