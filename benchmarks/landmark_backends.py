@@ -77,12 +77,19 @@ def _placement(name, which):
         boxes = sorted((b for b in tr.update(img)[0] if b is not None), key=lambda b: b.center[0])
     if len(boxes) <= which:
         return None
+    import cv2
+
     fill = np.median(img.reshape(-1, 3), axis=0).astype(np.uint8)
     for k, b in enumerate(boxes):
         if k != which:
             (cx, cy), half = b.center, 0.7 * b.side
             img[max(0, int(cy - half)):int(cy + half), max(0, int(cx - half)):int(cx + half)] = fill
-    return img, boxes[which]
+    # and the photo's edges continue as streaks, not mirrored: Shot.render reflects the photo at
+    # its border, which puts a still mirror image of a face near the edge (2p-0's right face)
+    # into the frame, and the one-person tracker may bind that one
+    pad = max(img.shape[:2])
+    img = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    return img, boxes[which].shifted(pad, pad)
 
 
 def _case(img, box, amplitude, shake, seed=0, still_noise=0.0):

@@ -176,12 +176,14 @@ def warp_roi(rgb: np.ndarray, roi: Roi, size: int, border: str = "replicate") ->
     y0 = np.minimum(np.floor(y), h - 2.0)
     fx = (x - x0).astype(np.float32)
     fy = (y - y0).astype(np.float32)
-    x0, y0 = x0.astype(np.float32), y0.astype(np.float32)  # integers < 2^24: exact in float32
-    g00, g01, g10, g11 = (cv2.remap(src, x0 + dx, y0 + dy, cv2.INTER_NEAREST).astype(np.float32)
+    # only the part of the image the ROI covers is converted to float and sampled
+    c0, r0 = int(x0.min()), int(y0.min())
+    patch = src[r0:int(y0.max()) + 2, c0:int(x0.max()) + 2].astype(np.float32)
+    x0, y0 = (x0 - c0).astype(np.float32), (y0 - r0).astype(np.float32)  # integers < 2^24: exact in float32
+    g00, g01, g10, g11 = (cv2.remap(patch, x0 + dx, y0 + dy, cv2.INTER_NEAREST)
                           for dy in (0.0, 1.0) for dx in (0.0, 1.0))
     if src.ndim == 3:  # same-shape arithmetic is much faster than numpy broadcasting here
-        fx = np.repeat(fx[:, :, None], src.shape[2], axis=2)
-        fy = np.repeat(fy[:, :, None], src.shape[2], axis=2)
+        fx, fy = cv2.merge([fx] * src.shape[2]), cv2.merge([fy] * src.shape[2])
     top = g00 + fx * (g01 - g00)
     bottom = g10 + fx * (g11 - g10)
     return top + fy * (bottom - top)
