@@ -12,9 +12,11 @@ in one place, through ``run(key, fn, x)``:
   concatenates them along dimension 0, runs ``fn`` once, and hands each caller its own rows, in
   the order of its input.
 
-A batch is run when every clip thread of the service is waiting on a model (nothing more can
-arrive), or when its oldest request has waited ``max_wait`` seconds, or when it holds
-``max_batch`` items. A clip thread has at most one request outstanding, so a batch holds at most
+At most one batch of a network runs at a time (a second forward would only queue behind the first
+on the device); the requests that arrive meanwhile wait and then run together as the next batch,
+at once. Otherwise a batch is run when every clip thread of the service is waiting on a model
+(nothing more can arrive), or when its oldest request has waited ``max_wait`` seconds, or when it
+holds ``max_batch`` items. A clip thread has at most one request outstanding, so a batch holds at most
 K requests: memory stays within K times what the metric asks for alone. A request is never cut,
 so one larger than ``max_batch`` runs alone.
 
@@ -156,6 +158,7 @@ class BatchingService:
         self._participants = 0
         self._blocked = 0  # clip threads waiting for a result and not running a batch themselves
         self._pending: dict[tuple, list[_Request]] = {}
+        self._running: set[tuple] = set()  # groups with a batch running now
 
     @property
     def participants(self) -> int:
@@ -185,7 +188,7 @@ class BatchingService:
             self._blocked += 1
             self._cond.notify_all()
             while not req.done:
-                if req.taken:  # in a batch another thread is running
+                if req.taken or group in self._running:  # in, or behind, a batch running now
                     self._cond.wait()
                     continue
                 wait = self._due(group)
@@ -194,11 +197,15 @@ class BatchingService:
                     continue
                 batch = self._take(group)
                 self._blocked -= 1
+                self._running.add(group)
                 self._cond.release()
                 try:
                     self._run(key, batch)
                 finally:
                     self._cond.acquire()
+                    self._running.discard(group)
+                    for r in self._pending.get(group, ()):
+                        r.t = float("-inf")  # they waited behind this batch: the next one goes now
                     self._blocked -= sum(r is not req for r in batch)
                     if not req.done:
                         self._blocked += 1

@@ -121,7 +121,9 @@ class ThreadedSlots:
     """``ProcessSlots`` with ``k`` clips in flight per worker process: each slot process runs ``k``
     clip threads that share one batching service, and the driver keeps ``k`` tasks queued on each.
     A slot process that dies takes its clips in flight with it; each is retried on a fresh one up
-    to ``retries`` times, as with one clip per worker."""
+    to ``retries`` times, as with one clip per worker. Which of them killed it is not known, so the
+    retries of a death with several clips in flight run alone on their worker: a clip that died
+    beside the culprit is charged one attempt, never the culprit's others."""
 
     def __init__(self, slots: list, k: int, retries: int):
         self.slots, self.k, self.retries = slots, k, retries
@@ -137,6 +139,7 @@ class ThreadedSlots:
         inflight: dict[int, set] = {k: set() for k in range(len(self.slots))}
         todo = deque(range(len(tasks)))
         attempts = [0] * len(tasks)
+        solo: set[int] = set()  # clips to run alone (they were in flight when their worker died)
 
         def start(k: int):
             env, device = self.slots[k]
@@ -147,7 +150,9 @@ class ThreadedSlots:
             procs[k] = (p, q)
 
         def feed(k: int) -> None:
-            while todo and len(inflight[k]) < self.k:
+            while todo and len(inflight[k]) < self.k and not inflight[k] & solo:
+                if todo[0] in solo and inflight[k]:
+                    return  # it waits for this worker, or another, to be free
                 if k not in procs:
                     start(k)
                 i = todo.popleft()
@@ -175,7 +180,10 @@ class ThreadedSlots:
                 except queue_mod.Empty:
                     break
             del procs[k]
-            for i in sorted(inflight[k] - finished):
+            lost = inflight[k] - finished
+            if len(lost) > 1:
+                solo.update(lost)
+            for i in sorted(lost):
                 if attempts[i] <= self.retries:
                     todo.appendleft(i)
                 else:

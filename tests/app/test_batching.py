@@ -150,6 +150,31 @@ def test_max_wait_starts_a_batch_when_another_clip_is_busy():
     assert 0.04 <= t["waited"] < 5 and net.sizes == [1]
 
 
+def test_requests_that_arrive_during_a_batch_run_together_next():
+    """max_wait 0 (no waiting at all) and a fourth clip busy elsewhere: the first request runs at
+    once; the two that arrive while it runs do not start a second forward beside it, they go
+    together right after it."""
+    seen, lock = [], threading.Lock()
+
+    def slow(x):
+        with lock:
+            seen.append(int(x.shape[0]))
+        time.sleep(0.5)
+        return x + 1
+
+    service = batching.BatchingService(max_wait=0.0)
+
+    def later():
+        time.sleep(0.15)
+        return batching.run(("slow", 0), slow, np.ones((1, 2)))
+
+    out = _threads(service, [lambda: batching.run(("slow", 0), slow, np.zeros((1, 2))), later, later,
+                             lambda: time.sleep(1.5)])
+    assert seen == [1, 2]
+    np.testing.assert_array_equal(out[0], np.ones((1, 2)))
+    np.testing.assert_array_equal(out[1], np.full((1, 2), 2.0))
+
+
 def test_max_batch_caps_the_items_of_a_batch_and_shapes_never_mix():
     net = Recorder()
     service = batching.BatchingService(max_wait=5.0, max_batch=4)

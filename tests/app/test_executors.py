@@ -54,6 +54,33 @@ def test_a_clip_that_kills_every_worker_fails_after_the_retries(gen, manifest, m
     assert res["exit_code"] == 1
 
 
+def test_with_clips_in_flight_a_dead_worker_is_replaced_and_its_clips_retried(gen, manifest, metrics, tmp_path):
+    """``--workers 2 --clips-in-flight 2``: the worker that dies on c1 takes the clips in flight
+    beside it; all are retried, and the results are those of the in-process run."""
+    marker = tmp_path / "deaths"
+    opts = engine.EngineOptions(metric_options={"die_once": {"die_on": "c1", "marker": str(marker), "times": 1}})
+    ref = _score(gen, manifest, tmp_path / "ref", metrics=["die_once", "luma_pooled"],
+                 options=engine.EngineOptions(metric_options={"die_once": {"die_on": "never"}}))
+    res = _score(gen, manifest, tmp_path / "out", metrics=["die_once", "luma_pooled"], options=opts,
+                 executor=executors.LocalExecutor(2, clips_in_flight=2))
+    assert marker.read_text() == "1"
+    assert res["exit_code"] == 0 and _aggregates(res) == _aggregates(ref)
+    assert _records(tmp_path / "out") == _records(tmp_path / "ref")
+
+
+def test_with_clips_in_flight_only_the_clip_that_kills_every_worker_fails(gen, manifest, metrics, tmp_path):
+    """retries=1 and c2 kills every worker it runs on: the clips that died beside it are retried
+    alone and score; c2 fails after its two attempts."""
+    marker = tmp_path / "deaths"
+    opts = engine.EngineOptions(metric_options={"die_once": {"die_on": "c2", "marker": str(marker), "times": -1}})
+    res = _score(gen, manifest, tmp_path / "out", metrics=["die_once"], options=opts,
+                 executor=executors.LocalExecutor(2, retries=1, clips_in_flight=2))
+    m = res["metrics"]["die_once"]
+    assert marker.read_text() == "2"
+    assert (m["n_ok"], m["n_failed"]) == (3, 1) and m["failures"][0]["clip"] == "c2"
+    assert m["failures"][0]["reason"] == "worker process died 2 times on this clip (exit code 17)"
+
+
 def test_devices_run_one_pinned_worker_per_device(gen, manifest, metrics, tmp_path, monkeypatch):
     """Two CPU stand-ins for cuda:0 and cuda:1: the device check and the pinned device inside the
     worker are mocked (no GPU here); CUDA_VISIBLE_DEVICES is really set in each worker."""
