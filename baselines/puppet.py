@@ -17,10 +17,11 @@ annotated speaking segments are not used, so the puppet gets exactly what a real
   the lower face stretches/compresses to follow, and the gap between the lips is darkened like an open mouth.
 
 All randomness comes from ``numpy.random.default_rng`` seeded by (seed, person index), so the same
-seed gives the same frames. People are found with MediaPipe (BlazeFace full-range detector, then
-the 468-point FaceMesh in static-image mode inside each face's region), the N largest faces
-sorted left to right by box centre (the AnyTalker binding rule, spec/baselines.md §2.4): track i
-drives the i-th face from the left. Faces are assumed upright (no roll compensation).
+seed gives the same frames. People are found with the current MediaPipe face models (BlazeFace
+short range in square windows of the frame, then the 478-point mesh model, through LiteRT; version
+1 used the legacy mediapipe 0.10.21 graphs), the N largest faces sorted left to right by box
+centre (the AnyTalker binding rule, spec/baselines.md §2.4): track i drives the i-th face from
+the left. Faces are assumed upright (no roll compensation).
 
 Faces are found in ``puppet_faces.py``, signals and rendering are in ``puppet_motion.py``.
 """
@@ -43,7 +44,7 @@ class PuppetMethod(Method):
     """Non-learned animation: listening sway/nods and blinks, mouth opening from each person's own loudness."""
 
     name = "puppet"
-    version = "1"
+    version = "2"  # 2: faces from face_landmarker.task's models through LiteRT (numpy 2), not the legacy graphs
     capabilities = Capabilities(
         max_people=None,
         binding="left_right_detection",

@@ -1,6 +1,18 @@
-"""``puppet``: the faces of the reference frame (MediaPipe BlazeFace full-range, then the 468-point
-FaceMesh inside each face's region), the N largest sorted left to right by box centre (the
-AnyTalker binding rule, spec/baselines.md §2.4). See ``puppet.py``'s docstring.
+"""``puppet``: the faces of the reference frame, the N largest sorted left to right by box centre
+(the AnyTalker binding rule, spec/baselines.md §2.4). See ``puppet.py``'s docstring.
+
+Faces and their 478-point meshes come from the current MediaPipe face models
+(``face_landmarker.task``: BlazeFace short range, then the mesh model on the ROI each detection
+implies), run through LiteRT by ``interactive_eyes.faces.mediapipe_tasks``: the same numbers under
+numpy 1 and 2, with or without the legacy mediapipe 0.10.21 (whose BlazeFace full-range and
+FaceMesh graphs puppet version 1 used).
+
+BlazeFace short range is made for faces that fill a good part of a square picture: on a whole
+wide two-person frame, letterboxed to 128x128, it finds nothing (measured: 0 faces in the test
+pair of astronaut photos, 768x384, and in 1024x512). So the frame is searched in square windows
+of its shorter side, half a window apart along the longer side: each person's face then has the
+scale it has in a one-person portrait (measured: both faces found in that pair and in each of
+the two-person examples 2p-0..2p-3, the one face of 1p-0, at 0.16-0.8 s a frame on one core).
 """
 
 from __future__ import annotations
@@ -41,7 +53,7 @@ class FaceGeometry:
                 "chin": r(self.chin), "source": self.source}
 
 
-def geometry_from_mesh(pts) -> FaceGeometry:
+def geometry_from_mesh(pts, source: str = "mediapipe-tasks-facemesh-478") -> FaceGeometry:
     """Face parts from a (468+, 2) MediaPipe mesh in frame pixels."""
     import numpy as np
 
@@ -59,74 +71,106 @@ def geometry_from_mesh(pts) -> FaceGeometry:
         eyes=tuple(eyes),
         mouth=(lip_y, float(pts[MOUTH_CORNERS[0], 0]), float(pts[MOUTH_CORNERS[1], 0])),
         chin=(float(pts[CHIN, 0]), float(pts[CHIN, 1])),
-        source="mediapipe-facemesh",
+        source=source,
     )
 
 
-def _mediapipe_solutions():
-    try:
-        import mediapipe as mp
-    except ImportError as exc:  # pragma: no cover - mediapipe is a hard dependency
-        raise ImportError(f"puppet needs mediapipe==0.10.21 ({exc})") from None
-    if not hasattr(mp, "solutions"):  # removed in 0.10.31 (spec/metrics.md, known issue 10)
-        raise ImportError(f"puppet needs mediapipe's legacy `solutions` API (mediapipe==0.10.21), "
-                          f"found mediapipe {getattr(mp, '__version__', '?')}")
-    return mp.solutions
+# Enough detections per window that the N largest faces are among them whatever N is: BlazeFace
+# returns its best ``max_faces`` after non-maximum suppression.
+MIN_FACES_PER_WINDOW = 4
 
 
-def detect_face_boxes(rgb) -> list[tuple[float, float, float, float]]:
-    """Face boxes (x1, y1, x2, y2) from BlazeFace full-range (MediaPipe ``model_selection=1``).
+def _locator(max_faces: int):
+    """The whole-picture face finder of the current MediaPipe models (detector + mesh, LiteRT)."""
+    from interactive_eyes.faces.mediapipe_tasks import TaskLocator
 
-    The full-range model is used because the mesh's own short-range detector misses the smaller
-    faces of wide two-person shots (measured: it finds no face in two 512 px portraits side by side).
+    return TaskLocator(max(int(max_faces), MIN_FACES_PER_WINDOW))
+
+
+def _source(loc) -> str:
+    return f"{loc.name} (face_landmarker.task sha256 {loc.bundle.sha256[:12]})"
+
+
+def search_windows(h: int, w: int) -> list[tuple[int, int, int]]:
+    """(y0, x0, side) of the square windows that cover an h x w frame: side = the shorter side,
+    starts every half side along the longer one, the last flush with the far edge."""
+    side, length = min(h, w), max(h, w)
+    starts = list(range(0, length - side + 1, max(1, side // 2)))
+    if starts[-1] != length - side:
+        starts.append(length - side)
+    return [(0, s, side) if w >= h else (s, 0, side) for s in starts]
+
+
+def _box(mesh) -> tuple[float, float, float, float]:
+    oval = mesh[list(FACE_OVAL)]
+    return float(oval[:, 0].min()), float(oval[:, 1].min()), float(oval[:, 0].max()), float(oval[:, 1].max())
+
+
+def find_meshes(rgb, max_faces: int = MIN_FACES_PER_WINDOW, loc=None) -> list:
+    """Every face mesh in the frame, (478, 2) arrays in its pixels, one per face.
+
+    A face seen by two overlapping windows is kept once: two meshes whose face-oval box centres
+    are less than half the smaller box's width apart are one face, and the mesh read through the
+    window whose centre is nearest the face is kept (its crop has the most context around it).
     """
     import numpy as np
 
-    sol = _mediapipe_solutions()
+    loc = loc or _locator(max_faces)
     h, w = rgb.shape[:2]
-    # min_detection_confidence 0.5: MediaPipe's own default
-    with sol.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5) as det:
-        res = det.process(np.ascontiguousarray(rgb))
-    boxes = []
-    for d in res.detections or []:
-        bb = d.location_data.relative_bounding_box
-        x1, y1 = bb.xmin * w, bb.ymin * h
-        boxes.append((x1, y1, x1 + bb.width * w, y1 + bb.height * h))
-    return boxes
+    found = []  # (distance of the face from its window's centre, mesh)
+    for y0, x0, side in search_windows(h, w):
+        for mesh in loc.locate(np.ascontiguousarray(rgb[y0:y0 + side, x0:x0 + side])):
+            mesh = mesh + (x0, y0)
+            c = mesh.mean(axis=0)
+            found.append((float(np.hypot(c[0] - (x0 + side / 2), c[1] - (y0 + side / 2))), mesh))
+    kept: list = []
+    for _, mesh in sorted(found, key=lambda f: f[0]):
+        x1, y1, x2, y2 = _box(mesh)
+        for other in kept:
+            u1, v1, u2, v2 = _box(other)
+            gap = np.hypot((x1 + x2 - u1 - u2) / 2, (y1 + y2 - v1 - v2) / 2)
+            if gap < min(x2 - x1, u2 - u1) / 2:
+                break
+        else:
+            kept.append(mesh)
+    return kept
+
+
+def detect_face_boxes(rgb) -> list[tuple[float, float, float, float]]:
+    """Face boxes (x1, y1, x2, y2): the face-oval bounds of every mesh ``find_meshes`` finds."""
+    return [_box(m) for m in find_meshes(rgb)]
 
 
 def locate_faces(rgb, n_people: int, boxes=None) -> list[FaceGeometry]:
     """The face geometry of up to ``n_people`` people, left to right.
 
-    ``boxes``: known face boxes (x1, y1, x2, y2), one per person; otherwise the N largest faces
-    found by ``detect_face_boxes`` are used. FaceMesh (static-image mode) then runs on a square
-    region of twice the box side around each box; the mesh whose centre is nearest the box centre
-    is kept. A face whose mesh is not found is left out (the caller counts them).
+    ``boxes``: known face boxes (x1, y1, x2, y2), one per person: the face models then run on a
+    square region of twice the box side around each box and the mesh whose centre is nearest the
+    box centre is kept. Otherwise the N largest faces (face-oval box area) that ``find_meshes``
+    finds are used. A face whose mesh is not found is left out (the caller counts them).
     """
     import numpy as np
 
+    loc = _locator(n_people)
+    source = _source(loc)
     h, w = rgb.shape[:2]
     if boxes is None:
-        boxes = sorted(detect_face_boxes(rgb), key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)[:n_people]
-    boxes = sorted(boxes, key=lambda b: (b[0] + b[2]) / 2)
-    sol = _mediapipe_solutions()
+        geoms = [geometry_from_mesh(m, source) for m in find_meshes(rgb, n_people, loc)]
+        largest = sorted(geoms, key=lambda g: (g.box[2] - g.box[0]) * (g.box[3] - g.box[1]), reverse=True)[:n_people]
+        return sorted(largest, key=lambda g: (g.box[0] + g.box[2]) / 2)
     out = []
-    # max_num_faces=2: when the neighbour's face reaches into the region both come back and the
-    # nearest is kept, rather than whichever face the mesh's detector scores higher
-    with sol.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=2, refine_landmarks=False,
-                                min_detection_confidence=0.5) as mesh:
-        for x1, y1, x2, y2 in boxes:
-            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-            half = max(x2 - x1, y2 - y1)
-            rx0, ry0 = max(0, int(cx - half)), max(0, int(cy - half))
-            rx1, ry1 = min(w, int(cx + half) + 1), min(h, int(cy + half) + 1)
-            crop = np.ascontiguousarray(rgb[ry0:ry1, rx0:rx1])
-            if crop.shape[0] < 16 or crop.shape[1] < 16:
-                continue
-            res = mesh.process(crop)
-            meshes = [np.array([(p.x * crop.shape[1] + rx0, p.y * crop.shape[0] + ry0) for p in f.landmark])
-                      for f in res.multi_face_landmarks or []]
-            if meshes:
-                best = min(meshes, key=lambda m: float(np.hypot(*(m.mean(axis=0) - (cx, cy)))))
-                out.append(geometry_from_mesh(best))
+    for x1, y1, x2, y2 in sorted(boxes, key=lambda b: (b[0] + b[2]) / 2):
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        half = max(x2 - x1, y2 - y1)
+        rx0, ry0 = max(0, int(cx - half)), max(0, int(cy - half))
+        rx1, ry1 = min(w, int(cx + half) + 1), min(h, int(cy + half) + 1)
+        crop = np.ascontiguousarray(rgb[ry0:ry1, rx0:rx1])
+        if crop.shape[0] < 16 or crop.shape[1] < 16:
+            continue
+        # when the neighbour's face reaches into the region both come back and the nearest is
+        # kept, rather than whichever face the detector scores higher
+        meshes = [m + (rx0, ry0) for m in loc.locate(crop)]
+        if meshes:
+            best = min(meshes, key=lambda m: float(np.hypot(*(m.mean(axis=0) - (cx, cy)))))
+            out.append(geometry_from_mesh(best, source))
     return out

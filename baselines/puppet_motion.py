@@ -189,14 +189,19 @@ class PersonRenderer:
 
         patch = self.ref[self.y0 : self.y1, self.x0 : self.x1].copy()
         ox, oy = self.x0, self.y0
+        # the signals arrive as numpy float64 scalars: cast to float32 so the maps stay float32
+        # (cv2.remap accepts no float64 map) under numpy 2's promotion rules too (NEP 50: a
+        # float64 scalar times a float32 array is float64), and the values are the same as under
+        # numpy 1, which cast the scalar to float32
         if blink > 1e-3:
+            b = np.float32(blink)
             for (bx0, by0, bx1, by1), gx, gy, unit in self.eyes:
-                src = cv2.remap(self.ref, gx, gy + blink * unit, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+                src = cv2.remap(self.ref, gx, gy + b * unit, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
                 _paste(patch, src, bx0 - ox, by0 - oy)
         if mouth > 1e-3:
             bx0, by0, bx1, by1 = self.mouth_box
             gx, gy = self.mouth_grid
-            shift = mouth * self.drop
+            shift = np.float32(mouth * self.drop)
             src = cv2.remap(self.ref, gx, gy - shift * self.mouth_unit, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
             # the gap between the moved lips, thinning to the corners, is darkened
             gap = shift * self.mouth_wx

