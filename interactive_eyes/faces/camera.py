@@ -12,10 +12,12 @@ How (all OpenCV, on a grey copy reduced by an integer factor to at least ``WORK_
   to 1.8 face sides, from 0.7 sides above it to 0.3 below: hair, ears) and body region (2.8 face
   sides wide, from just below the face to the bottom of the frame). A person missing in a frame
   keeps their last region.
-* **Features.** Shi-Tomasi corners in the background (``cv2.goodFeaturesToTrack``), followed
-  from frame to frame by pyramidal Lucas-Kanade (``cv2.calcOpticalFlowPyrLK``); the set is topped
-  up only when fewer than half of the last search's survive, so most frames cost one LK pass; on a
-  background without enough corners the search is retried every ``RETRY_EVERY`` frames only.
+* **Features.** Up to ``MAX_FEATURES`` = 100 Shi-Tomasi corners in the background
+  (``cv2.goodFeaturesToTrack``), followed from frame to frame by pyramidal Lucas-Kanade
+  (``cv2.calcOpticalFlowPyrLK``); the set is topped up only when fewer than half of the last
+  search's survive, so most frames cost one LK pass; on a background without enough corners the
+  search is retried after ``RETRY_EVERY`` frames, then after twice as many, up to
+  ``MAX_RETRY_EVERY``.
 * **Fit.** A robust similarity (``cv2.estimateAffinePartial2D``, RANSAC, 0.5 working px), so
   that one moving object in the background does not move the estimate.
 * **Reliability.** A step is ``ok`` with at least ``MIN_INLIERS`` inliers forming at least
@@ -48,14 +50,22 @@ import numpy as np
 # the working copy's longer side is at least this (px, an integer reduction); LK still reaches
 # < 0.05 full-res px there (tests)
 WORK_SIDE = 360
-MAX_FEATURES = 200
+# LK's cost grows with the features it follows (~5 us each at 416 px, most of a step); 100 measure
+# known shake, pan and zoom as precisely as 200 did (tests/faces/test_camera.py: max error
+# 0.015-0.028 px against 0.016-0.032 px with 200; on the textureless wall 0.066-0.074 against
+# 0.057-0.072), and a similarity has 4 unknowns
+MAX_FEATURES = 100
 MIN_DISTANCE = 8  # between features, working px
 QUALITY = 0.005  # Shi-Tomasi quality level (relative to the strongest corner)
 MIN_INLIERS = 20
-# After a frame without enough background features, the (costly) corner search is retried only on
-# every RETRY_EVERY-th frame: a textureless background stays textureless, and those steps fall
-# back to the identity anyway.
+# After a corner search that found too few features, a tier's (costly) search is retried only after
+# RETRY_EVERY frames, and the wait doubles with every further such search in a row up to
+# MAX_RETRY_EVERY frames (1 s at 24 fps): a textureless wall stays textureless (clip 11's
+# background tier missed 181 of 204 steps and searched 73 times, 0.7 ms/frame of the estimate's
+# 2 ms on the machine of docs/interactivity.md; now 22), those steps fall to the next tier or the
+# identity anyway, and a background that gains texture (a pan onto a shelf) is picked up within 1 s.
 RETRY_EVERY = 3
+MAX_RETRY_EVERY = 24
 MIN_INLIER_FRACTION = 0.5
 RANSAC_PX = 0.5  # working px
 LK_WINDOW = (15, 15)
@@ -137,11 +147,23 @@ class _Tier:
         self.min_inliers, self.min_inlier_fraction = min_inliers, min_inlier_fraction
         self.pts = None  # features in the previous image, (M, 1, 2) float32
         self.wait = 0  # frames to go before the corner search is retried
+        self.misses = 0  # corner searches in a row that found too few
         self.n_found = 0  # features the last corner search found
 
     def skip(self) -> None:
         """The previous image's features are not carried over (this tier was not run on a step)."""
         self.pts = None
+
+    def _miss(self, n_features: int, n_inliers: int, reason: str, *, textureless: bool = False) -> CameraStep:
+        """A step this tier cannot give: its features are dropped. When its corner search found
+        too few (``textureless``), the next search waits RETRY_EVERY, then 2 x, 4 x ... up to
+        MAX_RETRY_EVERY frames while that goes on; otherwise (features lost or no consensus:
+        things moved) it searches again on the next step."""
+        self.pts = None
+        if textureless:
+            self.wait = min(RETRY_EVERY << self.misses, MAX_RETRY_EVERY) - 1
+            self.misses += 1
+        return CameraStep(IDENTITY.copy(), False, n_features, n_inliers, reason, None)
 
     def step(self, prev, grey, prev_mask, mask, factor) -> CameraStep:
         import cv2
@@ -149,7 +171,7 @@ class _Tier:
         pts, what = self.pts, ("background" if self.name == "background" else "non-face") + " features"
         if pts is None and self.wait > 0:
             self.wait -= 1
-            reason = f"too few {what} (searched every {RETRY_EVERY} frames)"
+            reason = f"too few {what} (searched again in {self.wait + 1} frames)"
             return CameraStep(IDENTITY.copy(), False, 0, 0, reason, None)
         # topped up when fewer than half of the last search's features survive (not half of
         # max_features: a region with 120 corners would otherwise be searched on every frame, the
@@ -159,8 +181,8 @@ class _Tier:
             pts = found if found is not None else np.zeros((0, 1, 2), np.float32)
             self.n_found = len(pts)
         if len(pts) < self.min_inliers:
-            self.pts, self.wait = None, RETRY_EVERY - 1
-            return CameraStep(IDENTITY.copy(), False, len(pts), 0, f"{len(pts)} {what} (< {self.min_inliers})", None)
+            return self._miss(len(pts), 0, f"{len(pts)} {what} (< {self.min_inliers})", textureless=True)
+        self.misses = 0  # enough corners: the next shortage starts the waits again
         nxt, status, _ = cv2.calcOpticalFlowPyrLK(prev, grey, pts, None, winSize=LK_WINDOW, maxLevel=LK_LEVELS)
         good = status[:, 0] == 1
         if good.any():  # a feature that slid into an excluded region no longer belongs to the tier
@@ -172,8 +194,7 @@ class _Tier:
         src, dst = pts[good], nxt[good]
         n = len(src)
         if n < self.min_inliers:
-            self.pts = None
-            return CameraStep(IDENTITY.copy(), False, n, 0, f"{n} {what} followed (< {self.min_inliers})", None)
+            return self._miss(n, 0, f"{n} {what} followed (< {self.min_inliers})")
         if np.array_equal(src, dst):  # identical frames: LK's flow is exactly zero, and so is the motion
             self.pts = dst
             return CameraStep(IDENTITY.copy(), True, n, n, None, self.name)
@@ -181,8 +202,7 @@ class _Tier:
                                              maxIters=500, refineIters=10)
         n_in = int(inl.sum()) if inl is not None else 0
         if m is None or n_in < self.min_inliers or n_in < self.min_inlier_fraction * n:
-            self.pts = None
-            return CameraStep(IDENTITY.copy(), False, n, n_in, f"{n_in} of {n} {what} agree on one motion", None)
+            return self._miss(n, n_in, f"{n_in} of {n} {what} agree on one motion")
         self.pts = dst[inl[:, 0] == 1].reshape(-1, 1, 2)
         full = m.astype(np.float64).copy()
         full[:, 2] *= factor  # a similarity in working px -> the same in full-resolution px

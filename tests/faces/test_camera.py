@@ -184,3 +184,33 @@ def test_cumulative_and_motion_at():
     cum = cumulative(steps)
     np.testing.assert_allclose(cum[2][:, 2], [-3.0, 1.0])  # frame 2 -> frame 0 undoes both steps
     np.testing.assert_allclose(motion_at(steps, np.zeros((1, 2)))[1:], [np.hypot(2, 1), 1.0])
+
+
+def test_a_textureless_region_is_searched_ever_less_often_and_texture_is_found_again(monkeypatch):
+    """On a flat wall each tier's corner search waits 3, 6, 12, then 24 frames (the costly part of
+    a step that cannot succeed); once the scene gains texture the estimate is back within 24 frames
+    and stays, and a tier that found enough corners starts the waits again from 3."""
+    import cv2
+
+    searches = []
+    real = cv2.goodFeaturesToTrack
+    monkeypatch.setattr(cv2, "goodFeaturesToTrack", lambda *a, **k: searches.append(len(steps)) or real(*a, **k))
+    wall = np.full((SIZE[1], SIZE[0], 3), 180, np.uint8)
+    scene = _shot().render()
+    cam = CameraMotion(bodies=False)
+    steps = []
+    for _ in range(60):
+        steps.append(cam.update(wall, []))
+    assert searches == [1, 4, 10, 22, 46]  # waits of 3, 6, 12, 24, 24 frames
+    assert not any(s.ok for s in steps[1:])
+    assert steps[2].reason == "too few background features (searched again in 2 frames)"
+    for _ in range(30):
+        steps.append(cam.update(scene, []))
+    back = [k for k, s in enumerate(steps) if k >= 60 and s.ok]
+    assert back and back[0] <= 70 + 1 and back == list(range(back[0], 90))  # next search at 70, then every frame ok
+    searches.clear()
+    for _ in range(10):
+        steps.append(cam.update(wall, []))
+    # frame 90 loses the scene's features (no consensus: searched again at once); 91 finds none on
+    # the wall, and the next search is 3 frames later, not 24
+    assert searches[:2] == [91, 94]

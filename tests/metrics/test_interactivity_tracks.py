@@ -270,3 +270,28 @@ def test_functional_api_camera_removes_a_known_shake():
     assert ia.interactivity(lm[:, None], fps, [[]], camera=cam).value == pytest.approx(0.0, abs=1e-9)
     raw = ia.interactivity(lm[:, None], fps, [[]]).value
     assert raw == pytest.approx(np.mean(np.linalg.norm(np.diff(shake, axis=0), axis=1)))
+
+
+# --------------------------------------------------------------------------- the blank-crop test
+
+
+@pytest.mark.parametrize("zoom", [1.0, 2.0, 4.0])
+def test_blank_crop_test_reads_a_grid_whose_spread_is_the_whole_box_s(zoom):
+    """The face box's grey spread from a grid of at most 40 x 40 pixels agrees with the spread of
+    every pixel (numpy, the same grey weights) to 5 % on a real face at 106-424 px, far from the
+    4.0 threshold either way; a flat occluder with codec-like noise (std 1) is blank."""
+    import cv2
+
+    from interactive_eyes.faces.synthetic import ASTRONAUT_FACE_CENTER, ASTRONAUT_FACE_SIDE, astronaut
+
+    photo = cv2.resize(astronaut(), None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC)
+    cx, cy, half = (ASTRONAUT_FACE_CENTER[0] * zoom, ASTRONAUT_FACE_CENTER[1] * zoom, ASTRONAUT_FACE_SIDE * zoom / 2)
+    box = np.array([cx - half, cy - half, cx + half, cy + half])
+    crop = photo[int(box[1]):int(np.ceil(box[3])), int(box[0]):int(np.ceil(box[2]))].astype(np.float64)
+    full_std = float((crop @ np.array([0.299, 0.587, 0.114])).std())
+    assert full_std > 20
+    # the grid's own spread, through the threshold: blank exactly when the threshold exceeds it
+    assert not ia.crop_is_blank(photo, box, threshold=0.95 * full_std)
+    assert ia.crop_is_blank(photo, box, threshold=1.05 * full_std)
+    flat = np.clip(128 + np.random.default_rng(0).normal(0, 1, photo.shape), 0, 255).astype(np.uint8)
+    assert ia.crop_is_blank(flat, box)
