@@ -11,7 +11,7 @@ from interactive_eyes.app.cli import main
 
 
 @pytest.mark.slow  # about 60 s on a shared 2-core machine (two methods generated and scored)
-def test_demo_runs_offline_and_ranks_puppet_above_static(tmp_path, monkeypatch):
+def test_demo_runs_offline_and_ranks_puppet_above_static(face_landmarker_task, tmp_path, monkeypatch):
     monkeypatch.delenv("IE_BENCH_OFFLINE", raising=False)
     out = tmp_path / "demo"
     r = CliRunner().invoke(main, ["demo", "--out", str(out)])

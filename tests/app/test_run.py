@@ -162,7 +162,7 @@ def test_changed_reference_frame_regenerates(setup):
     assert doc["last_invocation"]["generated"] == 1 and _sha(out / "interact_1.mp4") != before
 
 
-def test_default_reference_location_and_puppet(setup):
+def test_default_reference_location_and_puppet(face_landmarker_task, setup):
     """Without --reference-frames the frames come from <data root>/frames (where `data fetch --frames` puts them)."""
     root = setup["tmp"] / "root"
     root.mkdir()
