@@ -67,6 +67,17 @@ def canonical_name(name: str) -> str:
     return key
 
 
+def tracker_mesh(backend: str | None, mesh: str | None, default: str) -> str:
+    """The tracker models for a landmark backend: the one it fixes, else ``mesh``, else ``default``;
+    ``ValueError`` for an unknown mesh or one that contradicts the backend."""
+    fixed = MESH_OF_BACKEND.get(backend)
+    if mesh is not None and mesh not in MESHES:
+        raise ValueError(f"mesh must be one of {', '.join(MESHES)}, got {mesh!r}")
+    if mesh is not None and fixed is not None and mesh != fixed:
+        raise ValueError(f"landmark backend '{backend}' is the tracker's '{fixed}' meshes; mesh={mesh!r} contradicts it")
+    return mesh or fixed or default
+
+
 def eye_brow_indices(backend: str) -> tuple[int, ...]:
     """The 22 eye and eyebrow point indices of a backend (spec/metrics.md §6.1)."""
     return EYE_BROW_POINTS[canonical_name(backend)]

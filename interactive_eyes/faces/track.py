@@ -42,8 +42,9 @@ How people are found and followed
    in a few frames never fail a clip.
 5. **Large frames** (longer side above 1280 px) are processed on an area-reduced copy and every
    box and landmark is mapped back to full-resolution pixels: the models read faces at
-   128x128 (detector) and 192x192 (mesh), so a 1280 px frame still holds every face of a
-   talking-video shot at or above their resolution, and 4K frames cost far less to hand over.
+   128x128 (detector) and 192x192 (legacy mesh; Tasks mesh 256x256), so a 1280 px frame still
+   holds every face of a talking-video shot at or above their resolution, and 4K frames cost
+   far less to hand over.
 
 The tracker's own face models (``mesh``) are MediaPipe's legacy graph (``'legacy'``:
 ``faces.mediapipe_mesh``, mediapipe==0.10.21, numpy < 2) or the Tasks bundle's models through
@@ -51,9 +52,10 @@ LiteRT (``'tasks'``: ``faces.mediapipe_tasks``, numpy 1 or 2); both read 478 poi
 ROI the tracker chooses, and everything above is the same for both. Landmarks come from the
 backend chosen by ``landmarks`` (``faces.landmarks``): ``mediapipe`` and ``mediapipe-tasks``
 are the tracker's own meshes (no extra cost) and fix ``mesh``; face-alignment and insightface
-run on the tracker's boxes, with ``mesh`` defaulting to DEFAULT_MESH. ``landmarks=None`` gives boxes only. Boxes are the extent of the 478-point mesh (forehead
-to chin, cheek to cheek) in frame pixels, with score 1.0 (the mesh model only returns faces whose
-presence score passes MediaPipe's threshold, and reports no score itself).
+run on the tracker's boxes, with ``mesh`` defaulting to DEFAULT_MESH. ``landmarks=None`` gives
+boxes only. Boxes are the extent of the 478-point mesh (forehead to chin, cheek to cheek) in
+frame pixels, with score 1.0 (the mesh model only returns faces whose presence score passes
+MediaPipe's threshold, and reports no score itself).
 """
 
 from __future__ import annotations
@@ -145,7 +147,7 @@ class FaceTracker:
         if options:
             raise TypeError(f"FaceTracker: unknown option(s) {', '.join(sorted(options))}")
         from interactive_eyes.faces import mediapipe_mesh
-        from interactive_eyes.faces.landmarks import MESH_OF_BACKEND, MESHES, canonical_name, load_backend
+        from interactive_eyes.faces.landmarks import canonical_name, load_backend, tracker_mesh
 
         if roi_follow not in ("image", "hold"):
             raise ValueError(f"roi_follow must be 'image' or 'hold', got {roi_follow!r}")
@@ -155,13 +157,7 @@ class FaceTracker:
         self.min_visible_fraction = float(min_visible_fraction)
         self.max_side = int(max_side)
         self.landmark_backend: str | None = canonical_name(landmarks) if landmarks else None
-        fixed = MESH_OF_BACKEND.get(self.landmark_backend)
-        if mesh is not None and mesh not in MESHES:
-            raise ValueError(f"mesh must be one of {', '.join(MESHES)}, got {mesh!r}")
-        if mesh is not None and fixed is not None and mesh != fixed:
-            raise ValueError(f"landmark backend '{self.landmark_backend}' is the tracker's '{fixed}' meshes; "
-                             f"mesh={mesh!r} contradicts it")
-        self.mesh = mesh or fixed or DEFAULT_MESH
+        self.mesh = tracker_mesh(self.landmark_backend, mesh, DEFAULT_MESH)
         self._backend = load_backend(self.landmark_backend, device=device, **(backend_options or {})) \
             if self.landmark_backend else None
         if self.mesh == "tasks":
