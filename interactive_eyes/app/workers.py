@@ -69,7 +69,7 @@ def clip_threads(state, call, k: int, next_task, put_result, service=None) -> li
             try:
                 with service.participant():
                     out = call(state, *task)
-            except Exception as exc:  # a bug in the worker's code: the driver raises it
+            except BaseException as exc:  # a bug in the worker's code: the driver raises it (never a silent thread)
                 put_result((i, False, f"{type(exc).__name__}: {one_line(exc)}"))
             else:
                 put_result((i, True, out))
@@ -84,6 +84,7 @@ def map_in_flight(state, call, tasks: list, k: int, on_result) -> None:
     """Every task in this process, ``k`` clips at a time in threads whose model calls are batched
     together; ``on_result(i, value)`` runs in the calling thread as each clip completes."""
     import queue
+    import threading
 
     todo: queue.SimpleQueue = queue.SimpleQueue()
     for item in enumerate(tasks):
@@ -92,17 +93,22 @@ def map_in_flight(state, call, tasks: list, k: int, on_result) -> None:
     n_threads = max(1, min(k, len(tasks)))
     for _ in range(n_threads):
         todo.put(None)
-    threads = clip_threads(state, call, n_threads, todo.get, done.put)
-    for _ in range(len(tasks)):
-        while True:
-            try:  # with a timeout, so that Ctrl-C / SIGTERM reach this thread while it waits
-                i, ok, value = done.get(timeout=0.5)
-                break
-            except queue.Empty:
-                continue
-        if not ok:
-            raise RuntimeError(f"task {i}: {value}")
-        on_result(i, value)
+    stopping = threading.Event()  # the driver stopped (an error, --strict, Ctrl-C): no new clip starts
+    threads = clip_threads(state, call, n_threads, lambda: None if stopping.is_set() else todo.get(), done.put)
+    try:
+        for _ in range(len(tasks)):
+            while True:
+                try:  # with a timeout, so that Ctrl-C / SIGTERM reach this thread while it waits
+                    i, ok, value = done.get(timeout=0.5)
+                    break
+                except queue.Empty:
+                    continue
+            if not ok:
+                raise RuntimeError(f"task {i}: {value}")
+            on_result(i, value)
+    except BaseException:
+        stopping.set()
+        raise
     for t in threads:
         t.join()
 

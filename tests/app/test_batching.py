@@ -330,6 +330,47 @@ def test_score_with_clips_in_flight_equals_the_sequential_run(four_clips, tiny_i
     assert seq_calls["tiny conv"]["calls"] == 4 * 5  # 24 frames a clip: batches of 5, 5, 5, 5, 4
 
 
+class TinyConvFailsOnC1(TinyConv):
+    """TinyConv whose clip c1 fails after its first batch (a metric's own error on a frame)."""
+
+    name = "tiny_conv_fails"
+
+    def start(self, ctx):
+        state = super().start(ctx)
+        state["clip"] = ctx.clip.id
+        return state
+
+    def update(self, state, frame):
+        if state["clip"] == "c1" and state["feats"]:
+            raise RuntimeError("this clip's metric broke")
+        super().update(state, frame)
+
+
+def test_a_failing_clip_does_not_hold_the_clips_beside_it(four_clips, tmp_path, monkeypatch):
+    """K = 4 with a 30 s batch wait: c1 fails mid-clip and leaves; the other three finish at once,
+    with the values of the sequential run, and c1 is recorded as failed with its reason."""
+    from interactive_eyes.app import engine, executors
+    from interactive_eyes.data.manifest import load
+    from interactive_eyes.metrics import METRICS
+
+    if "tiny_conv_fails" not in METRICS:
+        METRICS.register("tiny_conv_fails", "test_batching:TinyConvFailsOnC1")
+    monkeypatch.setattr(batching, "DEFAULT_MAX_WAIT", 30.0)
+    gen, manifest = four_clips
+    seq = engine.score(gen, benchmark=load(str(manifest)), out=tmp_path / "seq", metrics=["tiny_conv_fails"],
+                       progress=False)
+    t0 = time.monotonic()
+    par = engine.score(gen, benchmark=load(str(manifest)), out=tmp_path / "par", metrics=["tiny_conv_fails"],
+                       executor=executors.LocalExecutor(1, clips_in_flight=4), progress=False)
+    assert time.monotonic() - t0 < 25
+    a, b = _per_clip(tmp_path / "seq"), _per_clip(tmp_path / "par")
+    assert b[("c1", "tiny_conv_fails")]["status"] == "failed"
+    assert "this clip's metric broke" in b[("c1", "tiny_conv_fails")]["reason"]
+    for c in ("c0", "c2", "c3"):
+        assert b[(c, "tiny_conv_fails")]["value"] == pytest.approx(a[(c, "tiny_conv_fails")]["value"], rel=RTOL)
+    assert par["exit_code"] == seq["exit_code"] == 1
+
+
 def test_clips_in_flight_with_devices_runs_threads_in_each_pinned_worker(four_clips, tmp_path, monkeypatch):
     """``--devices`` (two CPU stand-ins for cuda:0/cuda:1) with ``--clips-in-flight 2``: the same
     per-clip values as the sequential run, every clip in a worker process."""
