@@ -189,6 +189,22 @@ def warp_roi(rgb: np.ndarray, roi: Roi, size: int, border: str = "replicate") ->
     return top + fy * (bottom - top)
 
 
+# The ROI is snapped to a grid of 2^-16 px (1.5e-5 px; rotation 2^-24 rad) before it is used, as
+# the legacy graph's float32 NormalizedRect rounds it (~4e-5 px on a 640 px frame): the image
+# follower's similarity on two identical frames can carry a ROI by 1e-14 px, which an exact crop
+# would otherwise turn into landmarks 1e-13 px apart, and a still face must keep exactly its
+# crop. The crop and the inverse map both use the snapped ROI, so they stay exact inverses.
+_ROI_GRID = 2.0 ** 16
+_TURN_GRID = 2.0 ** 24
+
+
+def snap(roi: Roi) -> Roi:
+    """``roi`` on the grid above (exact in float64: multiples of a power of two)."""
+    g, t = _ROI_GRID, _TURN_GRID
+    return Roi(round(roi.cx * g) / g, round(roi.cy * g) / g, round(roi.width * g) / g, round(roi.height * g) / g,
+               round(roi.rotation * t) / t)
+
+
 def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(min(float(x), _SCORE_CLIP), -_SCORE_CLIP)))
 
@@ -216,6 +232,7 @@ class TaskRoiLandmarker:
 
     def run(self, rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
         """(478, 2) landmarks in frame pixels and the face-presence probability, for any ROI."""
+        roi = snap(roi)
         crop = warp_roi(rgb, roi, LANDMARKS_SIZE, "replicate") * np.float32(1.0 / 255.0)
         with self._lock:
             self._it.set_tensor(self._in, crop[None])

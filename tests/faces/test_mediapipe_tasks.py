@@ -118,6 +118,14 @@ def test_known_points_come_back_through_the_inverse_affine():
         assert np.linalg.norm(back - p) < 0.05
 
 
+def test_roi_snapping_absorbs_numerical_noise_only():
+    roi = Roi(321.00396838262407, 241.45256464990894, 324.97, 324.97, 0.0517)
+    drifted = Roi(roi.cx, roi.cy + 3e-14, roi.width, roi.height, roi.rotation + 1e-15)
+    assert mt.snap(drifted) == mt.snap(roi)
+    moved = mt.snap(Roi(roi.cx + 1e-3, roi.cy, roi.width, roi.height, roi.rotation))
+    assert moved.cx - mt.snap(roi).cx == pytest.approx(1e-3, abs=2e-5)  # real sub-pixel motion is kept
+
+
 def test_blazeface_anchors_are_mediapipes_896():
     a = mt._anchors()
     assert a.shape == (896, 2)
