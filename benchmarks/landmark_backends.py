@@ -1,6 +1,8 @@
 """The legacy (``mediapipe``) and Tasks (``mediapipe-tasks``) landmark backends on the Interactivity suite.
 
     taskset -c 0 python benchmarks/landmark_backends.py [--backends mediapipe,mediapipe-tasks] [--json FILE]
+    python benchmarks/landmark_backends.py --dump a.npz    # in each environment, then
+    python benchmarks/landmark_backends.py --compare a.npz b.npz
 
 Needs IE_BENCH_TEST_DATA (the shared photos and clip 11) and, for ``mediapipe-tasks``,
 ``face_landmarker.task`` (``$IE_BENCH_WEIGHT_FACE_LANDMARKER`` or the weights cache). The legacy
@@ -260,6 +262,27 @@ def speed_table(backends, frames, repeats=3) -> list[dict]:
     return rows
 
 
+def dump_landmarks(path) -> None:
+    """The Tasks backend's tracker landmarks on 2p-0.png (both people) and the astronaut, to an
+    .npz: run it in two environments and ``--compare`` the files (the same frames must give the
+    same landmarks under numpy 1 and 2)."""
+    from interactive_eyes.faces.track import FaceTracker
+
+    out = {}
+    for name, n in (("2p-0.png", 2), ("astronaut", 1)):
+        with FaceTracker(n, landmarks="mediapipe-tasks") as tr:
+            out[name] = np.stack(tr.update(_photo(name))[1])
+    np.savez(path, numpy=np.__version__, **out)
+
+
+def compare_dumps(a, b) -> None:
+    x, y = np.load(a), np.load(b)
+    print(f"{a} (numpy {x['numpy']}) vs {b} (numpy {y['numpy']})")
+    for k in x.files:
+        if k != "numpy":
+            print(f"  {k}: {x[k].shape}, max abs diff {np.abs(x[k] - y[k]).max():.3g} px")
+
+
 def _print(title, rows):
     print(f"\n## {title}\n")
     keys = list(dict.fromkeys(k for r in rows for k in r))
@@ -274,7 +297,15 @@ def main(argv=None) -> int:
     ap.add_argument("--backends", default="mediapipe,mediapipe-tasks")
     ap.add_argument("--only", default="faces,occlusion,clip11,speed")
     ap.add_argument("--json", help="also write every figure to this JSON file")
+    ap.add_argument("--dump", metavar="NPZ", help="only write the Tasks landmarks on two photos to NPZ")
+    ap.add_argument("--compare", nargs=2, metavar="NPZ", help="only compare two --dump files")
     args = ap.parse_args(argv)
+    if args.compare:
+        compare_dumps(*args.compare)
+        return 0
+    if args.dump:
+        dump_landmarks(args.dump)
+        return 0
     from interactive_eyes.faces.landmarks import canonical_name
     from interactive_eyes.faces.mediapipe_tasks import load_bundle
 
