@@ -4,12 +4,14 @@
 
 Prints, for one process: decoding alone (PyAV, RGB frames), the background camera-motion
 estimate alone (``faces.camera``, part of the corrected metric), the face tracker alone on decoded
-frames (MediaPipe, 478-point landmarks for every person), and the whole pipeline as
-``ie-bench interactivity`` runs it (decode + tracker + metric, through the engine's
-``analyze_clip``), and decoding in a background thread overlapped with the tracker. Each figure is the median of ``--repeats`` runs after one warm-up; the machine's
-CPU count and the process's CPU affinity are printed with them, since MediaPipe and FFmpeg use
-their own threads, and so are the load average and frames per CPU-second of the process (the
-per-core rate pinned to one core, much less disturbed by other processes than wall-clock time).
+frames (MediaPipe, 478-point landmarks for every person), the corrected metric alone on recorded
+tracks (camera estimate included), the whole pipeline as ``ie-bench interactivity`` runs it
+(decode + tracker + metric, through the engine's ``analyze_clip``), and decoding in a background
+thread overlapped with the tracker. Each figure is the median of ``--repeats`` runs after one
+warm-up; the machine's CPU count and the process's CPU affinity are printed with them, since
+MediaPipe and FFmpeg use their own threads, and so are the load average and frames per
+CPU-second of the process (the per-core rate pinned to one core, much less disturbed by other
+processes than wall-clock time).
 """
 
 from __future__ import annotations
@@ -79,6 +81,22 @@ def main(argv=None) -> int:
         for f in frames:
             cam.update(f, boxes)
 
+    def metric_only():
+        """The corrected metric alone (camera estimate, blank-crop test, buffering and the arithmetic)
+        on tracks recorded once, through the same FrameData the engine builds."""
+        from interactive_eyes.metrics.base import ClipContext, FrameData
+        from interactive_eyes.metrics.interactivity import Interactivity
+
+        m = Interactivity()
+        state = m.start(ClipContext(clip=clip, video_path=Path(args.video), info=info))
+        for k, (f, (faces, lms)) in enumerate(zip(frames, tracks)):
+            m.update(state, FrameData(index=k, time=k / info.fps, rgb=f, faces=faces, landmarks=lms,
+                                      landmark_backend="mediapipe"))
+        m.finish(state)
+
+    with FaceTracker(clip.n_people) as tr:
+        tracks = [tr.update(f) for f in frames]
+
     if abs(info.duration - clip.duration) > 1.0 / info.fps:
         # the engine's per-clip contract refuses a video whose duration differs from the clip's by more
         # than a frame (interact_11.mp4 is 8.542 s for a clip of 8.597 s): score it as a clip of its own length
@@ -115,6 +133,7 @@ def main(argv=None) -> int:
     print(f"cpus: {cpus}, usable by this process: {affinity}; python {sys.version.split()[0]}")
     rows = [("decode (PyAV, rgb24)", decode), ("camera motion (faces.camera)", camera),
             ("face tracker + 478-pt landmarks", track), ("  the same, held ROIs (version 1)", track_held),
+            ("metric alone (camera included)", metric_only),
             ("whole interactivity pipeline", pipeline), ("decode thread + tracker", prefetched)]
     if hasattr(os, "getloadavg"):
         print("load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
