@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from interactive_eyes.quiet import NATIVE_LINE as NATIVE_RE
 from interactive_eyes.quiet import split_captured
 
@@ -51,14 +53,26 @@ def test_fd_level_lines_captured_python_stderr_kept():
     assert all(n in loud.stderr.splitlines() for n in NATIVE)
 
 
-def test_ie_bench_interactivity_prints_no_native_lines(interact_11):
-    """The real landmark graph through the real command: its native lines only with -v."""
+def _landmark_backends() -> list[str]:
+    """The backends whose native code this environment has: the Tasks models through LiteRT
+    always; the legacy graph only where mediapipe 0.10.21 (its `solutions` API) is installed."""
+    try:
+        import mediapipe
+    except ImportError:
+        return ["mediapipe-tasks"]
+    return ["mediapipe-tasks"] + (["mediapipe-legacy"] if hasattr(mediapipe, "solutions") else [])
+
+
+@pytest.mark.parametrize("backend", _landmark_backends())
+def test_ie_bench_interactivity_prints_no_native_lines(interact_11, face_landmarker_task, backend):
+    """The real landmark models through the real command: their native lines only with -v."""
     exe = [sys.executable, "-m", "interactive_eyes"]
-    loud = subprocess.run([*exe, "-v", "interactivity", str(interact_11)], capture_output=True, text=True, timeout=600)
+    args = ["interactivity", str(interact_11), "--backend", backend]
+    loud = subprocess.run([*exe, "-v", *args], capture_output=True, text=True, timeout=600)
     assert loud.returncode == 0, loud.stderr
     native = [line for line in loud.stderr.splitlines() if NATIVE_RE.match(line)]
-    assert native  # the test can fail: without the capture the graph's lines are there
-    quiet = subprocess.run([*exe, "interactivity", str(interact_11)], capture_output=True, text=True, timeout=600)
+    assert native  # the test can fail: without the capture the models' lines are there
+    quiet = subprocess.run([*exe, *args], capture_output=True, text=True, timeout=600)
     assert quiet.returncode == 0, quiet.stderr
     assert not [line for line in quiet.stderr.splitlines() if NATIVE_RE.match(line)], quiet.stderr
     assert quiet.stdout == loud.stdout  # same result either way
