@@ -205,8 +205,8 @@ def clip11_table(backends) -> tuple[list[dict], object, np.ndarray]:
     clip = load().clip("interact_11")
     h, w = frames.shape[1:3]
     shake = np.random.default_rng(0).integers(-1, 2, size=(len(frames), 2)).astype(np.float32)
-    shaken = np.stack([cv2.warpAffine(f, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), borderMode=cv2.BORDER_REFLECT_101)
-                       for f, (dx, dy) in zip(frames, shake)])
+    shaken = np.stack([cv2.warpAffine(f, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h),
+                                      borderMode=cv2.BORDER_REFLECT_101) for f, (dx, dy) in zip(frames, shake)])
     rows = []
     for b in backends:
         out, summary = _track(frames, b, 2)

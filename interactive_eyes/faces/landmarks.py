@@ -74,7 +74,8 @@ def tracker_mesh(backend: str | None, mesh: str | None, default: str) -> str:
     if mesh is not None and mesh not in MESHES:
         raise ValueError(f"mesh must be one of {', '.join(MESHES)}, got {mesh!r}")
     if mesh is not None and fixed is not None and mesh != fixed:
-        raise ValueError(f"landmark backend '{backend}' is the tracker's '{fixed}' meshes; mesh={mesh!r} contradicts it")
+        raise ValueError(f"landmark backend '{backend}' is the tracker's '{fixed}' meshes; "
+                         f"mesh={mesh!r} contradicts it")
     return mesh or fixed or default
 
 

@@ -24,9 +24,10 @@ The crop convention (``roi_matrix``): continuous pixel coordinates everywhere (p
 [i, i + 1), its centre is i + 0.5; MediaPipe's normalised x times the width). The ROI, a square
 of side ``width`` centred on (cx, cy) and turned by ``rotation`` (radians, image y down: the
 tensor's x axis runs along (cos r, sin r)), maps onto the tensor's [0, S] x [0, S]; every tensor
-pixel centre is sampled from the frame by bilinear interpolation computed in float64 (no
-fixed-point weights, unlike OpenCV's warps, so a sub-pixel ROI move is rendered exactly),
-replicating the border as MediaPipe's ImageToTensor does. Landmarks come back through the
+pixel centre is sampled from the frame by bilinear interpolation at float64 positions with
+exact weights (no fixed-point weights, unlike OpenCV's warps, so a sub-pixel ROI move is
+rendered as such; the ROI itself is first snapped to a 2^-16 px grid, ``snap``), replicating
+the border as MediaPipe's ImageToTensor does. Landmarks come back through the
 inverse of the same affine (MediaPipe's ProjectLandmarks). The ROI the landmarks imply is
 ``Roi.around`` (MediaPipe's FaceLandmarkLandmarksToRoi: box centre, 1.5x the box's longer side,
 eye-line angle), so ``faces.track`` is unchanged.
@@ -69,7 +70,8 @@ def _interpreter(model: bytes, num_threads: int):
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError as exc:
-        raise ImportError(f"landmark backend 'mediapipe-tasks' needs LiteRT: pip install ai-edge-litert ({exc})") from None
+        raise ImportError(f"landmark backend 'mediapipe-tasks' needs LiteRT: pip install ai-edge-litert "
+                          f"({exc})") from None
     it = Interpreter(model_content=model, num_threads=int(num_threads))
     it.allocate_tensors()
     return it
