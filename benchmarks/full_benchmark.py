@@ -247,7 +247,7 @@ def main(argv=None) -> None:
         net_stats = batching.stats()
         compared = None
         if args.compare and in_flight > 1:
-            times, counts = dict(TIMES), dict(COUNTS)  # the sequential run adds to the stage timers: keep the first run's
+            times, counts = dict(TIMES), dict(COUNTS)  # the sequential run adds to the timers: keep these
             seq = make_executor(workers=args.workers, devices=parse_devices(args.devices))
             t = time.perf_counter()
             score(gen, benchmark=bench, data_root=data, out=tmp / "seq", metrics=names, options=options,

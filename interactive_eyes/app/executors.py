@@ -171,7 +171,8 @@ class ProcessSlots(Executor):
 
         if self.clips_in_flight > 1:
             with sigterm_raises():
-                return ThreadedSlots(self.slots, self.clips_in_flight, self.retries).map(spec, tasks, on_result, on_lost)
+                slots = ThreadedSlots(self.slots, self.clips_in_flight, self.retries)
+                return slots.map(spec, tasks, on_result, on_lost)
         queue = deque(range(len(tasks)))
         attempts = [0] * len(tasks)
         pools: dict[int, Any] = {}
@@ -295,7 +296,8 @@ def make_executor(kind: str = "local", *, workers: int = 1, devices: list[str] |
     clips_in_flight = _in_flight(clips_in_flight)
     if kind == "ray":
         if clips_in_flight > 1:
-            raise ValueError("--clips-in-flight is for the local executor (and --devices); Ray actors take one clip at a time")
+            raise ValueError("--clips-in-flight is for the local executor (and --devices); "
+                             "Ray actors take one clip at a time")
         if devices:
             raise ValueError("--devices is for the local executor; with --executor ray, Ray gives each actor its GPU")
         from interactive_eyes.app.executors_ray import RayExecutor

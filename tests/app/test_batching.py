@@ -278,6 +278,7 @@ def _stats(out, rec):
         return {k: z[k] for k in z.files}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("k", [2, 3, 4])
 def test_score_with_clips_in_flight_equals_the_sequential_run(four_clips, tiny_inception, tmp_path, monkeypatch, k):
     from interactive_eyes.app import engine, executors
