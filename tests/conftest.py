@@ -61,6 +61,30 @@ def find_face_landmarker_task() -> Path | None:
     return None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _default_face_model():
+    """The default landmark backend (mediapipe-tasks) reads ``face_landmarker.task`` through the
+    weights registry, which cannot download here: every test finds the real file the way a user's
+    ``IE_BENCH_WEIGHT_FACE_LANDMARKER`` would point at it (its SHA-256 is still checked). The tests
+    of the registry itself remove the variable again (``no_face_model_env`` in those modules).
+    Without the file, tests that track faces fail with the registry's missing-weights error."""
+    path = find_face_landmarker_task()
+    if path is None or "IE_BENCH_WEIGHT_FACE_LANDMARKER" in os.environ:
+        yield
+        return
+    os.environ["IE_BENCH_WEIGHT_FACE_LANDMARKER"] = str(path)
+    try:
+        yield
+    finally:
+        os.environ.pop("IE_BENCH_WEIGHT_FACE_LANDMARKER", None)
+
+
+@pytest.fixture
+def no_face_model_env(monkeypatch):
+    """The weights registry as a user without ``IE_BENCH_WEIGHT_FACE_LANDMARKER`` sees it."""
+    monkeypatch.delenv("IE_BENCH_WEIGHT_FACE_LANDMARKER", raising=False)
+
+
 @pytest.fixture(scope="module")
 def face_landmarker_task():
     """Points the weights registry at the real ``face_landmarker.task`` for one test module (not
@@ -72,6 +96,37 @@ def face_landmarker_task():
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("IE_BENCH_WEIGHT_FACE_LANDMARKER", str(path))
         yield path
+
+
+def _sqrtm_with_disp(sqrtm):
+    """scipy.linalg.sqrtm as pytorch-fid 0.3.0 calls it, ``sqrtm(A, disp=False) -> (root, error
+    estimate)``: scipy 1.16 deprecated ``disp`` and 1.18 removed it (a TypeError; Python 3.13
+    resolves scipy 1.18), so on a current scipy the call is passed on without it. The square
+    root is scipy's own either way."""
+    import numpy as np
+
+    def call(a, disp=True, **kwargs):
+        try:
+            return sqrtm(a, disp=disp, **kwargs)
+        except TypeError:
+            root = sqrtm(a, **kwargs)
+            if disp:
+                return root
+            return root, np.linalg.norm(root @ root - a, "fro") / np.linalg.norm(a, "fro")
+
+    return call
+
+
+@pytest.fixture
+def pytorch_fid_on_current_scipy(monkeypatch):
+    """pytorch-fid's reference Fréchet distance (``pytorch_fid.fid_score``, used by the parity
+    tests) working on any scipy: only that module sees the wrapper; it calls nothing else of
+    ``scipy.linalg``. ie-bench's own code never passes ``disp``."""
+    from types import SimpleNamespace
+
+    import pytorch_fid.fid_score as pf
+
+    monkeypatch.setattr(pf, "linalg", SimpleNamespace(sqrtm=_sqrtm_with_disp(pf.linalg.sqrtm)))
 
 
 # --------------------------------------------------------------------------- no passing on skips

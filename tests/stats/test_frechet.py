@@ -49,32 +49,9 @@ def test_diagonal_case_closed_form():
             pytest.approx(expected, rel=1e-10)
 
 
-def _sqrtm_with_disp(sqrtm):
-    """scipy.linalg.sqrtm as pytorch-fid 0.3.0 calls it, ``sqrtm(A, disp=False) -> (root, error
-    estimate)``: scipy 1.16 deprecated ``disp`` and 1.18 removed it (TypeError), so on a current
-    scipy the call is passed on without it. The square root is scipy's own either way."""
-
-    def call(a, disp=True, **kwargs):
-        try:
-            return sqrtm(a, disp=disp, **kwargs)
-        except TypeError:
-            root = sqrtm(a, **kwargs)
-            if disp:
-                return root
-            err = np.linalg.norm(root @ root - a, "fro") / np.linalg.norm(a, "fro")
-            return root, err
-
-    return call
-
-
-def test_matches_pytorch_fid_calculate_frechet_distance(monkeypatch):
-    import pytorch_fid.fid_score as pf
+def test_matches_pytorch_fid_calculate_frechet_distance(pytorch_fid_on_current_scipy):
     from pytorch_fid.fid_score import calculate_frechet_distance
 
-    from types import SimpleNamespace
-
-    # only pytorch-fid's module sees the wrapper (it calls nothing else of scipy.linalg)
-    monkeypatch.setattr(pf, "linalg", SimpleNamespace(sqrtm=_sqrtm_with_disp(pf.linalg.sqrtm)))
     rng = np.random.default_rng(2)
     for d in (8, 64):
         mu1, mu2 = rng.normal(size=d), rng.normal(size=d)
