@@ -261,17 +261,17 @@ def single_person_inputs(item: Item, folder: Path, *, rgb=None) -> tuple[Path, P
 def face_boxes(item: Item) -> list[tuple[float, float, float, float]]:
     """One face box (x1, y1, x2, y2, reference pixels) per person, left to right.
 
-    The item's own boxes when it has them; otherwise MediaPipe FaceMesh on the reference frame,
+    The item's own boxes when it has them; otherwise the face tracker's whole-frame pass (MediaPipe) on the reference frame,
     the N largest faces sorted by box centre x (the AnyTalker rule, spec §2.4). Raises
     ``ValueError`` naming the frame when fewer faces than people are found.
     """
     if all(p.face_box is not None for p in item.people):
         return [tuple(map(float, p.face_box)) for p in item.people]
     from interactive_eyes.baselines.base import load_reference_frame
-    from interactive_eyes.faces.mediapipe_mesh import MeshLocator
+    from interactive_eyes.faces.track import face_locator
 
     rgb = load_reference_frame(item.reference_frame)
-    loc = MeshLocator(max_faces=item.n_people + 2)
+    loc = face_locator(item.n_people + 2)
     try:
         meshes = loc.locate(rgb)
     finally:

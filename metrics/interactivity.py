@@ -244,7 +244,10 @@ class Interactivity(Metric):
     # 2.1: a second camera tier from outside the faces where the background is textureless (clip 11)
     # 2.2: the camera estimate at half the cost (100 features, growing retry waits on a textureless
     # region: faces.camera); clip 11 0.6908 -> 0.6884 (docs/interactivity.md)
-    version = "2.2"
+    # 3.0: the default landmark backend is mediapipe-tasks (face_landmarker.task through LiteRT;
+    # issue 14, docs/landmark_backends.md) instead of the legacy 0.10.21 graph: every default value
+    # changes (clip 11 0.6884 -> 0.6847). The backend is in the cache key too.
+    version = "3.0"
     higher_is_better = True
     needs = frozenset({"faces", "landmarks"})
     description = ("mean displacement of 22 eye/eyebrow keypoints while a person listens, in 224-px face units "

@@ -14,6 +14,11 @@ import pytest
 
 from interactive_eyes import weights as W
 
+
+@pytest.fixture(autouse=True)
+def _registry_as_users_see_it(no_face_model_env):
+    """These tests read the registry's own state for face_landmarker: no test-wide override."""
+
 PAYLOAD = b"fake model bytes " * 4096
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
 

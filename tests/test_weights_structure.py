@@ -11,6 +11,11 @@ import pytest
 from interactive_eyes.weights_structure import protobuf_problem, structure_problem
 
 
+@pytest.fixture(autouse=True)
+def _registry_as_users_see_it(no_face_model_env):
+    """These tests read the registry's own state for face_landmarker: no test-wide override."""
+
+
 def _damaged(tmp_path, name, data, how):
     p = tmp_path / name
     p.write_bytes({"whole": data, "truncated": data[: len(data) * 2 // 3], "zero": bytes(len(data)),

@@ -24,7 +24,7 @@ COLOURS = ((255, 165, 0), (80, 170, 255), (90, 220, 90), (255, 230, 60), (200, 1
 OUTLIER_COLOUR = (255, 255, 255)
 
 
-def score_video(video: str | os.PathLike, clip, *, mode: str = "corrected", backend: str = "mediapipe",
+def score_video(video: str | os.PathLike, clip, *, mode: str = "corrected", backend: str = "mediapipe-tasks",
                 device: str = "cpu", frame_table: bool = False, camera: bool = True):
     """Interactivity of one video for one manifest clip -> ``ClipResult`` (never raises for bad input:
     an unreadable video or an unscorable clip comes back as a failed result with its reason)."""
@@ -152,8 +152,9 @@ def format_result(result, clip_id: str) -> str:
 @click.option("--manifest", help="Manifest file or shipped manifest name (default: interactive_eyes).")
 @click.option("--mode", type=click.Choice(["corrected", "paper"]), default="corrected", show_default=True,
               help="corrected: fixed rules (default); paper: the AnyTalker script's rules.")
-@click.option("--backend", default="mediapipe", show_default=True,
-              help="Landmark backend: mediapipe, face-alignment or insightface.")
+@click.option("--backend", default="mediapipe-tasks", show_default=True,
+              help="Landmark backend: mediapipe-tasks (current MediaPipe model), mediapipe (legacy 0.10.21 graph, "
+                   "the 'legacy' extra), face-alignment or insightface.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
 @click.option("--camera/--no-camera", default=True, show_default=True,
               help="corrected mode: remove the camera's motion, estimated from the background.")

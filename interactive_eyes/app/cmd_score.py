@@ -55,8 +55,9 @@ def _load_benchmark(manifest):
               help="Interactivity mode (default: the metric's own default, corrected).")
 @click.option("--sync-star-mode", type=click.Choice(["mask", "segment", "framewise"]), default=None,
               help="How Sync-C* restricts each person to their speaking time (default: mask; docs/sync.md).")
-@click.option("--landmarks", "landmark_backend", default="mediapipe", show_default=True,
-              help="Landmark backend for face-based metrics.")
+@click.option("--landmarks", "landmark_backend", default="mediapipe-tasks", show_default=True,
+              help="Landmark backend for face-based metrics: mediapipe-tasks (current MediaPipe model), mediapipe "
+                   "(legacy 0.10.21 graph, the 'legacy' extra), face-alignment or insightface.")
 @click.option("--reference", "references", multiple=True, type=click.Path(exists=True),
               help="Reference set for FID/FVD/KID/KVD: a folder of real videos/images (both), or a statistics .npz from "
                    "`ie-bench stats` (the metric it was made for). Repeatable.")

@@ -48,7 +48,7 @@ class EngineOptions:
     """Run-wide options that change what metrics see (hashed into every cache key)."""
 
     device: str = "cpu"
-    landmark_backend: str = "mediapipe"
+    landmark_backend: str = "mediapipe-tasks"  # faces.landmarks.DEFAULT_BACKEND
     metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     # A generated talking video without its audio stream is malformed (the benchmark is audio
     # driven, and `ie-bench validate` flags it); allow_silent scores its video-only metrics anyway.

@@ -125,7 +125,7 @@ def _environment() -> dict[str, Any]:
         "ie_bench": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "packages": {d: version(d) for d in ("numpy", "av", "mediapipe", "opencv-contrib-python", "pillow", "torch")},
+        "packages": {d: version(d) for d in ("numpy", "av", "mediapipe", "ai-edge-litert", "opencv-contrib-python", "pillow", "torch")},
     }
 
 

@@ -34,11 +34,11 @@ _LOCATORS: dict[int, object] = {}
 
 
 def count_faces(rgb, max_faces: int) -> int:
-    """Faces on one frame (up to ``max_faces``), by the same FaceMesh the face tracks use."""
-    from interactive_eyes.faces.mediapipe_mesh import MeshLocator
+    """Faces on one frame (up to ``max_faces``), by the same whole-frame pass the face tracks use."""
+    from interactive_eyes.faces.track import face_locator
 
     if max_faces not in _LOCATORS:
-        _LOCATORS[max_faces] = MeshLocator(max_faces=max_faces)
+        _LOCATORS[max_faces] = face_locator(max_faces)
     return len(_LOCATORS[max_faces].locate(rgb))
 
 

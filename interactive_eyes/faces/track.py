@@ -1,6 +1,6 @@
 """Identity-consistent face tracks for the N people of a clip, with landmarks.
 
-    tracker = FaceTracker(n_people=2)                  # landmarks="mediapipe" by default
+    tracker = FaceTracker(n_people=2)                  # landmarks="mediapipe-tasks" by default
     for frame in iter_frames(video):
         boxes, landmarks = tracker.update(frame.rgb, frame.time)
         # boxes[k] / landmarks[k]: manifest person k (left to right), None where not found
@@ -92,8 +92,21 @@ MIN_VISIBLE_FRACTION = 0.5
 COUNT_EVERY = 24
 MAX_EXTRA_FACE_FRACTION = 0.5
 # The tracker's models when the landmark backend does not fix them (face-alignment, insightface,
-# boxes only): see docs/landmark_backends.md for the measurements behind the choice.
-DEFAULT_MESH = "legacy"
+# boxes only), and the default backends (``landmarks.DEFAULT_BACKEND``, the FaceTracker default):
+# see docs/landmark_backends.md for the measurements behind the choice.
+DEFAULT_MESH = "tasks"
+
+
+def face_locator(max_faces: int, mesh: str = DEFAULT_MESH):
+    """The tracker's whole-frame face pass on its own (``locate(rgb)`` -> list of (478, 2) meshes
+    in frame pixels; ``close()``), for code that counts or finds faces outside a track."""
+    if mesh == "tasks":
+        from interactive_eyes.faces import mediapipe_tasks
+
+        return mediapipe_tasks.tracker_models(max_faces)[0]
+    from interactive_eyes.faces.mediapipe_mesh import MeshLocator
+
+    return MeshLocator(max_faces=max_faces)
 
 
 
@@ -138,7 +151,7 @@ class _Person:
 class FaceTracker:
     """Face boxes and landmarks for ``n_people`` people, bound left to right, followed over time."""
 
-    def __init__(self, n_people: int, *, landmarks: str | None = "mediapipe", device: str = "cpu",
+    def __init__(self, n_people: int, *, landmarks: str | None = "mediapipe-tasks", device: str = "cpu",
                  min_visible_fraction: float = MIN_VISIBLE_FRACTION, max_side: int = MAX_SIDE,
                  backend_options: dict | None = None, roi_follow: str = "image", mesh: str | None = None,
                  **options):

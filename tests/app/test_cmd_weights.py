@@ -15,6 +15,11 @@ from click.testing import CliRunner
 from interactive_eyes import weights as W
 from interactive_eyes.app.cli import main
 
+
+@pytest.fixture(autouse=True)
+def _registry_as_users_see_it(no_face_model_env):
+    """These tests read the registry's own state for face_landmarker: no test-wide override."""
+
 PAYLOAD = b"weights " * 5000
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
