@@ -12,6 +12,10 @@ outlive the ``score``/``run`` process that started them, however it ends:
   its pipe close and exits as well.
 - On SIGTERM (and Ctrl-C / SIGINT) the parent terminates the workers before it leaves, instead of
   waiting for the running clips (``executors.sigterm_raises`` and ``terminate_pool``).
+
+With ``--clips-in-flight K`` a worker scores K clips at once in threads (``clip_threads``) whose
+model calls share one batching service (metrics/batching.py): ``map_in_flight`` in this process,
+``ThreadedSlots`` in spawned worker processes (one per ``--workers`` slot or ``--devices`` GPU).
 """
 
 from __future__ import annotations
