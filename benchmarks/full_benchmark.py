@@ -197,7 +197,7 @@ def main(argv=None) -> None:
     ap.add_argument("--metrics", default=None, help="comma-separated (default: every registered metric)")
     ap.add_argument("--workers", type=int, default=1, help="worker processes (then only the total is timed)")
     ap.add_argument("--devices", default=None, help="one worker per device, e.g. cuda:0,cuda:1 (total only)")
-    ap.add_argument("--landmarks", default="mediapipe")
+    ap.add_argument("--landmarks", default="mediapipe-tasks")
     ap.add_argument("--clips-in-flight", type=int, default=None,
                     help=f"clips scored at once per worker, their model calls batched together (default: "
                          f"{GPU_CLIPS_IN_FLIGHT} on cuda, 1 on cpu; 1 turns cross-clip batching off)")

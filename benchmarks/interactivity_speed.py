@@ -91,7 +91,7 @@ def main(argv=None) -> int:
         state = m.start(ClipContext(clip=clip, video_path=Path(args.video), info=info))
         for k, (f, (faces, lms)) in enumerate(zip(frames, tracks)):
             m.update(state, FrameData(index=k, time=k / info.fps, rgb=f, faces=faces, landmarks=lms,
-                                      landmark_backend="mediapipe"))
+                                      landmark_backend="mediapipe-tasks"))
         m.finish(state)
 
     with FaceTracker(clip.n_people) as tr:

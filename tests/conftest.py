@@ -138,11 +138,17 @@ def pytorch_fid_on_current_scipy(monkeypatch):
 # the summary so it says what did not run. ``xfail`` is not a skip and is left alone.
 
 CUDA_SKIPS: list[str] = []
+# The same for the legacy MediaPipe graph (backend 'mediapipe', the `legacy` extra: mediapipe==0.10.21,
+# numpy<2): tests marked ``@pytest.mark.legacy_mediapipe`` run where it is installed (.ci/run runs
+# them in a second environment with that extra) and are skipped, and listed, elsewhere.
+LEGACY_SKIPS: list[str] = []
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "cuda: needs a CUDA GPU; skipped (and listed) where there is none, "
-                                       "the only skip allowed when IE_BENCH_TEST_DATA is set")
+                                       "one of the two skips allowed when IE_BENCH_TEST_DATA is set")
+    config.addinivalue_line("markers", "legacy_mediapipe: needs mediapipe==0.10.21 (the `legacy` extra); skipped "
+                                       "(and listed) where it is not installed")
     config.addinivalue_line("markers", "slow: takes more than ~20 s on a 2-core machine")
 
 
@@ -154,7 +160,20 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def _legacy_mediapipe_available() -> bool:
+    try:
+        import mediapipe
+    except ImportError:
+        return False
+    return hasattr(mediapipe, "solutions")
+
+
 def pytest_collection_modifyitems(config, items):
+    legacy_items = [item for item in items if item.get_closest_marker("legacy_mediapipe") is not None]
+    if legacy_items and not _legacy_mediapipe_available():
+        for item in legacy_items:
+            LEGACY_SKIPS.append(item.nodeid)
+            item.add_marker(pytest.mark.skip(reason="needs the legacy mediapipe==0.10.21 (the `legacy` extra)"))
     cuda_items = [item for item in items if item.get_closest_marker("cuda") is not None]
     if cuda_items and not _cuda_available():
         for item in cuda_items:
@@ -180,7 +199,7 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if (report.skipped and not hasattr(report, "wasxfail") and _test_data() is not None
-            and item.get_closest_marker("cuda") is None):
+            and item.get_closest_marker("cuda") is None and item.get_closest_marker("legacy_mediapipe") is None):
         _fail_skip(report, "test")
 
 
@@ -194,6 +213,9 @@ def pytest_make_collect_report(collector):
 
 
 def pytest_terminal_summary(terminalreporter):
+    if LEGACY_SKIPS:
+        terminalreporter.write_line(f"{len(LEGACY_SKIPS)} test(s) marked legacy_mediapipe skipped (mediapipe==0.10.21 "
+                                    "is not installed here): " + ", ".join(LEGACY_SKIPS))
     if CUDA_SKIPS:
         terminalreporter.write_line(f"{len(CUDA_SKIPS)} test(s) marked cuda skipped (no CUDA device here): "
                                     + ", ".join(CUDA_SKIPS))

@@ -2,8 +2,8 @@
 
 | backend | points | the 22 eye/eyebrow points (spec/metrics.md §6.1) | runs |
 |---|---|---|---|
-| ``mediapipe`` (default; alias ``mediapipe-legacy``) | 478 | 70,63,105,66,107, 336,296,334,293,300, 33,160,158,133,153,144, 362,385,387,263,373,380 | CPU, offline: the tracker's own FaceMesh (mediapipe==0.10.21's graph API, numpy < 2) |
-| ``mediapipe-tasks`` | 478 | the same indices (the same mesh topology) | CPU: the tracker's own meshes from ``face_landmarker.task``'s models through LiteRT (``faces.mediapipe_tasks``; numpy 1 or 2, no mediapipe needed) |
+| ``mediapipe`` (alias ``mediapipe-legacy``; the ``legacy`` extra) | 478 | 70,63,105,66,107, 336,296,334,293,300, 33,160,158,133,153,144, 362,385,387,263,373,380 | CPU, offline: the tracker's own FaceMesh (mediapipe==0.10.21's graph API, numpy < 2) |
+| ``mediapipe-tasks`` (default) | 478 | the same indices (the same mesh topology) | CPU: the tracker's own meshes from ``face_landmarker.task``'s models through LiteRT (``faces.mediapipe_tasks``; numpy 1 or 2, no mediapipe needed) |
 | ``face-alignment`` | 68 (iBUG) | 17..26, 36..47 | 2D-FAN-4 on the tracker's boxes, CPU or CUDA, batched (``fan.py``) |
 | ``insightface`` | 106 | 43,48,49,51,50, 102,103,104,105,101, 35,41,42,39,37,36, 89,95,96,93,91,90 | optional extra: buffalo_l 2d106 as in the AnyTalker script |
 

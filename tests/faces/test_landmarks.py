@@ -55,7 +55,7 @@ def test_match_by_iou_gives_each_person_the_overlapping_face():
     assert lmk.match_by_iou([FaceBox(0, 0, 10, 10)], [(FaceBox(8, 8, 18, 18), a)], 0.3) == [None]
 
 
-@pytest.mark.parametrize("backend", ["mediapipe", "mediapipe-tasks"])
+@pytest.mark.parametrize("backend", [pytest.param("mediapipe", marks=pytest.mark.legacy_mediapipe), "mediapipe-tasks"])
 def test_mediapipe_points_are_eyebrows_above_eyes_left_to_right(backend, request):
     """On a real face, the 22 MediaPipe indices land on the two brows above the two eyes, in the
     AnyTalker order (image-left brow, image-right brow, image-left eye, image-right eye), for the
@@ -63,10 +63,6 @@ def test_mediapipe_points_are_eyebrows_above_eyes_left_to_right(backend, request
     from interactive_eyes.faces.synthetic import astronaut
 
     if backend == "mediapipe":
-        import mediapipe
-
-        if not hasattr(mediapipe, "solutions"):
-            pytest.skip(f"the legacy backend needs mediapipe==0.10.21 (this is {mediapipe.__version__})")
         from interactive_eyes.faces.mediapipe_mesh import MeshLocator
 
         mesh = MeshLocator(max_faces=1)

@@ -205,14 +205,6 @@ def test_mesh_must_agree_with_the_landmark_backend(task_file):
         FaceTracker(1, landmarks=None, mesh="dlib")
 
 
-def _legacy_available() -> bool:
-    try:
-        import mediapipe
-    except ImportError:
-        return False
-    return hasattr(mediapipe, "solutions")
-
-
 def test_legacy_error_is_one_line_naming_the_alternative(monkeypatch):
     """Without mediapipe 0.10.21, asking for the legacy models says what to do, on one line."""
     import sys
@@ -238,10 +230,9 @@ def test_legacy_error_is_one_line_naming_the_alternative(monkeypatch):
 AGREEMENT = {"astronaut": 0.015, "2p-0.png": 0.015, "2p-1.png": 0.015, "2p-2.png": 0.06, "2p-3.png": 0.06}
 
 
+@pytest.mark.legacy_mediapipe
 @pytest.mark.parametrize("name", list(AGREEMENT))
 def test_eye_brow_points_agree_with_the_legacy_backend(task_file, name):
-    if not _legacy_available():
-        pytest.skip("the legacy backend needs mediapipe==0.10.21")
     from interactive_eyes.faces.synthetic import astronaut
 
     if name == "astronaut":

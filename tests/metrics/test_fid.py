@@ -72,7 +72,7 @@ def _score(metric: FID, clips: list[list[np.ndarray]]) -> list[ClipResult]:
 
 
 @pytest.mark.slow  # 2 x 80 frames through the random Inception, here and in pytorch-fid: ~40 s on 2 cores
-def test_fid_equals_pytorch_fid_on_the_same_pngs(registered, tmp_path):
+def test_fid_equals_pytorch_fid_on_the_same_pngs(registered, tmp_path, pytorch_fid_on_current_scipy):
     """Parity: ie-bench FID over frames == calculate_fid_given_paths on the frames as PNG.
 
     dims=64 (pytorch-fid block 0) keeps the covariance full rank with 80 samples per set while

@@ -34,7 +34,7 @@ def info(fps, size=(640, 480), n=0):
                      has_audio=False, audio_rate=None, audio_duration=None, codec="h264")
 
 
-def feed(metric, clip, fps, boxes, landmarks, size=(640, 480), times=None, backend="mediapipe", frames=None):
+def feed(metric, clip, fps, boxes, landmarks, size=(640, 480), times=None, backend="mediapipe-tasks", frames=None):
     """boxes[t][k]: FaceBox or None; landmarks[t][k]: (K, 2) or None; frames: the RGB frames (default:
     one still textured frame: face crops pass the blank-crop test, the background gives the
     identity). Returns the ClipResult."""

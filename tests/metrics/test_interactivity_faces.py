@@ -43,7 +43,7 @@ def _score(frames, camera=True, out=None):
     m = ia.Interactivity(camera=camera)
     st = m.start(ClipContext(clip=clip, video_path="s.mp4", info=info))
     for k, (f, (b, lm)) in enumerate(zip(frames, out)):
-        m.update(st, FrameData(index=k, time=k / FPS, rgb=f, faces=b, landmarks=lm, landmark_backend="mediapipe"))
+        m.update(st, FrameData(index=k, time=k / FPS, rgb=f, faces=b, landmarks=lm, landmark_backend="mediapipe-tasks"))
     return m.finish(st)
 
 
