@@ -16,7 +16,7 @@ Python API below is resolved on first use.
 - ``EngineOptions``: device, landmark backend, per-metric options, reference sets.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # public name -> "module:attribute", imported on first access (PEP 562)
 _API = {

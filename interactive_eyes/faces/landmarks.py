@@ -31,7 +31,7 @@ MEDIAPIPE_TASKS = "mediapipe-tasks"
 FACE_ALIGNMENT = "face-alignment"
 INSIGHTFACE = "insightface"
 BACKENDS = (MEDIAPIPE, MEDIAPIPE_TASKS, FACE_ALIGNMENT, INSIGHTFACE)
-# The default since ie-bench 0.5 / Interactivity 3.0 (issue 14): the current MediaPipe face model
+# The default since ie-bench 0.2 / Interactivity 3.0 (issue 14): the current MediaPipe face model
 # (face_landmarker.task through LiteRT, numpy 1 or 2, no jax), which meets the Interactivity
 # suite's targets on every face tested where the legacy 0.10.21 graph misses one (2p-3 at 1 px:
 # 1.154x against 1.005x; docs/landmark_backends.md). ``mediapipe`` (the legacy graph) stays
