@@ -53,14 +53,10 @@ def test_fd_level_lines_captured_python_stderr_kept():
     assert all(n in loud.stderr.splitlines() for n in NATIVE)
 
 
-def _landmark_backends() -> list[str]:
-    """The backends whose native code this environment has: the Tasks models through LiteRT
-    always; the legacy graph only where mediapipe 0.10.21 (its `solutions` API) is installed."""
-    try:
-        import mediapipe
-    except ImportError:
-        return ["mediapipe-tasks"]
-    return ["mediapipe-tasks"] + (["mediapipe-legacy"] if hasattr(mediapipe, "solutions") else [])
+def _landmark_backends() -> list:
+    """The backends whose native code prints: the Tasks models through LiteRT (every install) and
+    the legacy graph (marked: runs where mediapipe 0.10.21, the `legacy` extra, is installed)."""
+    return ["mediapipe-tasks", pytest.param("mediapipe-legacy", marks=pytest.mark.legacy_mediapipe)]
 
 
 @pytest.mark.parametrize("backend", _landmark_backends())
