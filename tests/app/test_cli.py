@@ -38,12 +38,20 @@ def test_env_json(tmp_path):
     assert r.exit_code == 0, r.output
     info = json.loads(r.output)
     assert info["ie_bench"] == __version__
-    # whatever release is installed (0.10.21 legacy, 1.x for numpy 2), read independently of ie-bench
+    # whatever is installed (mediapipe only with the legacy extra; ai-edge-litert always), read
+    # independently of ie-bench
     import importlib.metadata as md
 
     import numpy
 
-    assert info["packages"]["mediapipe"] == md.version("mediapipe")
+    def installed(name):
+        try:
+            return md.version(name)
+        except md.PackageNotFoundError:
+            return None
+
+    assert info["packages"]["mediapipe"] == installed("mediapipe")
+    assert info["packages"]["ai-edge-litert"] == installed("ai-edge-litert") is not None
     assert info["packages"]["numpy"] == numpy.__version__
     assert info["paths"]["data_root"] == {"path": str(tmp_path), "exists": True}
     assert isinstance(info["cuda"]["available"], bool)

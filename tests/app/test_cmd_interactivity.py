@@ -43,7 +43,7 @@ def test_prints_per_person_and_overall_values(video_and_manifest):
     video, manifest = video_and_manifest
     r = invoke("interactivity", video, "--manifest", manifest)  # clip id from the file name
     assert r.exit_code == 0, r.output
-    assert "clip solo: interactivity (corrected, mediapipe) ok" in r.output
+    assert "clip solo: interactivity (corrected, mediapipe-tasks) ok" in r.output
     assert "p0:" in r.output and "overall:" in r.output and "per 1/25 s" in r.output
 
 
@@ -110,7 +110,7 @@ def test_bad_arguments_are_one_line_errors(video_and_manifest):
 def test_interact_11(interact_11):
     r = invoke("interactivity", interact_11)
     assert r.exit_code == 0, r.output
-    assert "clip interact_11: interactivity (corrected, mediapipe) ok" in r.output
+    assert "clip interact_11: interactivity (corrected, mediapipe-tasks) ok" in r.output
     assert "left:" in r.output and "right:" in r.output and "at 24 fps" in r.output
 
 

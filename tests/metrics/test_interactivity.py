@@ -241,7 +241,7 @@ def test_corrected_value_on_an_analytic_clip(two_people):
     assert d["per_person"]["left"]["n_listening_steps_used"] == 24 and d["per_person"]["right"]["scale"] == 1.0
     assert d["per_person"]["left"]["per_frame_mean"] == pytest.approx(1.0)
     assert d["interactivity_25fps"] == res.value
-    assert d["mode"] == "corrected" and d["backend"] == "mediapipe" and d["fps"] == 24.0
+    assert d["mode"] == "corrected" and d["backend"] == "mediapipe-tasks" and d["fps"] == 24.0
     # a still frame: the background's motion is exactly zero (LK on identical images)
     assert d["camera"]["compensated"] is True and d["camera"]["mean_motion_px"] == 0.0
     assert d["camera"]["share_removed"] == pytest.approx(0.0, abs=1e-12)
