@@ -236,8 +236,9 @@ def home(tmp_path, monkeypatch):
     import interactive_eyes.weights as W
 
     monkeypatch.setenv("IE_BENCH_HOME", str(tmp_path / "home"))
-    for spec in W.WEIGHTS.values():
-        monkeypatch.delenv(spec.env_var, raising=False)
+    for name, spec in W.WEIGHTS.items():
+        if name != "face_landmarker":  # the tracker's face model (the session-wide test copy) stays
+            monkeypatch.delenv(spec.env_var, raising=False)
     return tmp_path
 
 
