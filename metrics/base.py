@@ -62,6 +62,10 @@ class FrameData:
     faces: tuple[FaceBox | None, ...] = ()
     landmarks: tuple[np.ndarray | None, ...] | None = None
     landmark_backend: str | None = None
+    # the people the tracker was asked to read in this frame (``Metric.tracking_demand``, the union
+    # over the run's metrics); None: everyone. Where False, landmarks[k] is None by request, not
+    # because the face was lost, and faces[k] was carried by the face's image motion.
+    wanted: tuple[bool, ...] | None = None
 
 
 @dataclass
@@ -159,6 +163,18 @@ class Metric:
     def check(self, ctx: ClipContext) -> str | None:
         """A reason this clip cannot be scored by this metric before decoding, or None."""
         return None
+
+    def tracks_on_demand(self) -> bool:
+        """Whether this metric needs faces and landmarks only in some frames (``tracking_demand``).
+        When every face metric of a run says so, the tracker reads each person with its mesh model
+        only where some metric needs them (faces.track step 6; the engine's ``tracking_mode``), and
+        the run's tracking mode is part of these metrics' cache keys."""
+        return False
+
+    def tracking_demand(self, ctx: ClipContext):
+        """Per clip, for a metric that ``tracks_on_demand``: a function (frame index, time in s) ->
+        one bool per person, whether this metric needs that person's face and landmarks."""
+        raise NotImplementedError(f"{self.name} needs every person in every frame")
 
     def start(self, ctx: ClipContext) -> Any:
         raise NotImplementedError

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +44,7 @@ from interactive_eyes.metrics.interactivity_tracks import (  # noqa: F401
     MAX_GLITCH_RUN, SPIKE_FLOOR, SPIKE_NEIGHBOUR_RATIO, SPIKE_Z, STEP, CorrectedTrack, corrected_track,
     displacements, noise_floor, reject_gap_edges, reject_glitches, resample, spike_frames)
 
-MODES = ("corrected", "paper")
+from interactive_eyes.metrics.interactivity_arrays import MODES, InteractivityResult, interactivity  # noqa: F401,E402
 # A face crop whose grey level varies less than this (standard deviation, 0-255) shows no face
 # (an occluder, a blank frame): a face has shading, eyes and brows (std ~20-60 on interact_11).
 BLANK_CROP_STD = 4.0
@@ -54,148 +54,11 @@ BLANK_GRID = 40  # the blank test reads at most 40 x 40 pixels of a face box (cr
 MIN_CAMERA_OK_FRACTION = 0.5
 # where a step's estimate comes from (faces.camera.SOURCES): the background, else outside the faces
 CAMERA_SOURCES = ("background", "bodies")
-
-
-@dataclass
-class InteractivityResult:
-    """``value`` (None when the clip cannot be scored, ``reason`` says why), per-person values in
-    input order, and ``details`` (counts per person, scale, noise floor, camera)."""
-
-    value: float | None
-    per_person: list
-    reason: str | None = None
-    details: dict = field(default_factory=dict)
-    tracks: list = field(default_factory=list, repr=False)  # CorrectedTrack / PaperTrack per person
-    used: list = field(default_factory=list, repr=False)  # per person: bool per sample used
-
-    @property
-    def ok(self) -> bool:
-        return self.reason is None
-
-
-def interactivity(landmarks, fps: float, speaking: Sequence[Sequence[tuple[float, float]]], *,
-                  mode: str = "corrected", times=None, boxes=None, face_sides=None, camera=None, blank=None,
-                  eye_idx: Sequence[int] | None = None, frame_size: tuple[int, int] | None = None,
-                  roles: Sequence[str] | None = None, spike_floor: float = SPIKE_FLOOR, spike_z: float = SPIKE_Z,
-                  min_visible_fraction: float = MIN_VISIBLE_FRACTION) -> InteractivityResult:
-    """Interactivity of one clip from landmark arrays.
-
-    landmarks: (T, N, K, 2) frame pixels, NaN where a person has no face. K = 22 (the eye/brow
-        points in the script's order) or a backend's full set with ``eye_idx`` naming the 22.
-    fps: the video's frame rate; times: (T,) presentation times in s (default index / fps).
-    speaking: per person, segments (start, end) in seconds; corrected: half-open, a sample counts
-        when the person listens at both of its ends; paper: the numbers as the script reads them
-        (decimal seconds, closed, t = index / fps).
-    boxes: (T, N, 4) face boxes in px (paper: required; corrected: the scale 224 / median side);
-    face_sides: (T, N) or (N,) square-box sides instead of boxes (corrected); neither: the
-        landmarks are already in face units.
-    camera: (T, 2, 3) per-frame affine to the reference frame's pixels (``faces.camera.cumulative``);
-    blank: (T, N) bool, frames whose face crop failed the quality test (corrected).
-    frame_size: (width, height), paper mode's square boxes are shifted inside it.
-    roles: names of the people in messages (default 0, 1, ...).
-    """
-    if mode not in MODES:
-        raise ValueError(f"interactivity: unknown mode {mode!r}; known: {', '.join(MODES)}")
-    lm = np.asarray(landmarks, dtype=np.float64)
-    if lm.ndim != 4 or lm.shape[-1] != 2:
-        raise ValueError(f"landmarks must be (T, N, K, 2), got shape {lm.shape}")
-    t_n, n, k_pts = lm.shape[:3]
-    if len(speaking) != n:
-        raise ValueError(f"speaking has {len(speaking)} people, landmarks {n}")
-    if not (fps and math.isfinite(fps) and fps > 0):
-        raise ValueError(f"fps must be a positive number, got {fps!r}")
-    if eye_idx is None:
-        if k_pts != 22:
-            raise ValueError(f"landmarks have {k_pts} points: pass eye_idx (the 22 eye/brow indices)")
-        eye_idx = tuple(range(22))
-    t = np.arange(t_n) / fps if times is None else np.asarray(times, dtype=np.float64)
-    if t_n < 2:
-        return InteractivityResult(None, [None] * n, f"only {t_n} frame(s); at least 2 are needed")
-    if mode == "paper":
-        if boxes is None or frame_size is None:
-            raise ValueError("paper mode needs boxes and frame_size (the script's crop follows the boxes)")
-        return _paper(lm, np.asarray(boxes, dtype=np.float64), eye_idx, frame_size, fps, speaking)
-    names = [str(r) for r in roles] if roles is not None else [str(k) for k in range(n)]
-    return _corrected(lm[:, :, list(eye_idx)], fps, t, speaking, boxes, face_sides, camera, blank,
-                      spike_floor, spike_z, min_visible_fraction, names)
-
-
-def _paper(lm, boxes, eye_idx, frame_size, fps, speaking) -> InteractivityResult:
-    r = paper_interactivity(boxes, lm, eye_idx, frame_size, fps, [tuple(map(tuple, s)) for s in speaking])
-    n_used = [int(u.sum()) for u in r.used]
-    details = {"crop_size_M": r.crop_size, "n_listening_frames_used": int(sum(n_used)),
-               "per_person": [{"n_listening_frames_used": n_used[k],
-                               "n_center_outliers": int(r.tracks[k].center_outlier.sum()),
-                               "n_landmark_outliers": int(r.tracks[k].landmark_outlier.sum())} for k in range(len(n_used))]}
-    if r.value is not None:
-        # the script's per-frame value; per 1/25 s by multiplying (the script has no such unit)
-        details["interactivity_25fps"] = r.value * fps / FPS_REF
-        details["per_person_25fps"] = [None if v is None else v * fps / FPS_REF for v in r.per_person]
-    return InteractivityResult(r.value, r.per_person, r.reason, details, r.tracks, r.used)
-
-
-def _sides(boxes, face_sides, t_n, n):
-    if boxes is not None:
-        b = np.asarray(boxes, dtype=np.float64)
-        return np.maximum(b[..., 2] - b[..., 0], b[..., 3] - b[..., 1])
-    if face_sides is not None:
-        s = np.asarray(face_sides, dtype=np.float64)
-        return np.broadcast_to(s, (t_n, n)) if s.ndim == 1 else s
-    return None
-
-
-def _corrected(pts, fps, times, speaking, boxes, face_sides, camera, blank, floor, z, min_visible,
-               names) -> InteractivityResult:
-    t_n, n = pts.shape[:2]
-    sides = _sides(boxes, face_sides, t_n, n)
-    present = np.all(np.isfinite(pts.reshape(t_n, n, -1)), axis=2)
-    if sides is not None:
-        present &= np.isfinite(sides)
-    pts = np.where(present[:, :, None, None], pts, np.nan)
-    blank = np.zeros((t_n, n), bool) if blank is None else np.asarray(blank, bool)
-    tracks, used, per_person, counts = [], [], [], []
-    for k in range(n):
-        if present[:, k].sum() < min_visible * t_n:
-            return InteractivityResult(None, [None] * n, f"person {names[k]} has landmarks in {int(present[:, k].sum())} of "
-                                                         f"{t_n} frames (< {min_visible:.0%})")
-    for k in range(n):
-        tr = corrected_track(pts[:, k], None if sides is None else sides[:, k], times, camera=camera,
-                             blank=blank[:, k], floor=floor, z=z)
-        seg = [tuple(s) for s in speaking[k]]
-        listening = np.array([not in_half_open_intervals(g, seg) for g in tr.grid])
-        pair = np.zeros(len(tr.grid), bool)
-        pair[1:] = listening[1:] & listening[:-1]  # the step j-1 -> j: listening at both ends
-        have = np.isfinite(tr.step_motion)
-        use = pair & have
-        tracks.append(tr)
-        used.append(use)
-        per_person.append(float(np.mean(tr.step_motion[use])) if use.any() else None)
-        lf = np.array([not in_half_open_intervals(x, seg) for x in times])
-        per_frame = tr.motion[1:][lf[1:] & lf[:-1] & np.isfinite(tr.motion[1:])]  # listening at both frames
-        counts.append({
-            "n_listening_steps": int(pair.sum()),
-            "n_listening_steps_used": int(use.sum()),
-            "n_skipped_invalid": int((pair & ~have).sum()),
-            "n_missing_frames": int(tr.missing.sum()),
-            "n_rejected": {"blank_crop": int(tr.blank.sum()), "glitch": int(tr.glitch.sum()),
-                           "glitch_runs": {str(L): int(np.sum(tr.glitch_run == L)) // L for L in range(1, MAX_GLITCH_RUN + 1)},
-                           "gap_edge": int(tr.gap_edge.sum())},
-            "noise_floor": tr.noise,
-            "per_frame_mean": float(per_frame.mean()) if per_frame.size else None,  # per frame, listening
-            "face_side_px": tr.side,
-            "scale": tr.scale,
-            "glitch_threshold": tr.threshold,
-        })
-    details = {"step_s": STEP, "per_person": counts,
-               "n_listening_steps": int(sum(c["n_listening_steps"] for c in counts)),
-               "n_listening_steps_used": int(sum(c["n_listening_steps_used"] for c in counts))}
-    if not details["n_listening_steps_used"]:
-        return InteractivityResult(None, per_person, "no listening step with landmarks for any person", details,
-                                   tracks, used)
-    value = float(np.mean(np.concatenate([tr.step_motion[u] for tr, u in zip(tracks, used)])))
-    details["interactivity_25fps"] = value  # the value is already per 1/25 s
-    details["per_person_25fps"] = list(per_person)
-    return InteractivityResult(value, per_person, None, details, tracks, used)
+# Tracking on demand (faces.track step 6): a person's face is read while they listen and for this
+# long around it: one fixed step (the resampled track interpolates across it) plus the frames the
+# glitch and gap-edge tests look at (a run of MAX_GLITCH_RUN frames and one frame on each side)
+# and one spare, so that every listening frame is judged exactly as with every frame read.
+DEMAND_MARGIN_FRAMES = MAX_GLITCH_RUN + 3
 
 
 # =============================================================================================
@@ -214,6 +77,7 @@ class _State:
     boxes: list[np.ndarray] = field(default_factory=list)  # (N, 4) per frame, NaN where missing
     points: list[np.ndarray] = field(default_factory=list)  # (N, P, 2) float32, NaN where missing
     blank: list[np.ndarray] = field(default_factory=list)  # (N,) bool per frame
+    observed: list[np.ndarray] = field(default_factory=list)  # (N,) bool: landmarks sought (FrameData.wanted)
     camera: Any = None  # faces.camera.CameraMotion (corrected mode)
     steps: list = field(default_factory=list)  # faces.camera.CameraStep per frame
     size: tuple[int, int] | None = None  # frame width, height
@@ -247,7 +111,11 @@ class Interactivity(Metric):
     # 3.0: the default landmark backend is mediapipe-tasks (face_landmarker.task through LiteRT;
     # issue 14, docs/landmark_backends.md) instead of the legacy 0.10.21 graph: every default value
     # changes (clip 11 0.6884 -> 0.6847). The backend is in the cache key too.
-    version = "3.0"
+    # 3.1: tracking on demand (faces.track step 6): in corrected mode a speaker's face is followed
+    # by its image motion, not read by the mesh model, away from their listening time (~1.6x
+    # faster on clip 11); the visible share and missing counts are over the frames read. Clip 11
+    # 0.6847 -> see docs/interactivity.md. The run's tracking mode is in the cache key.
+    version = "3.1"
     higher_is_better = True
     needs = frozenset({"faces", "landmarks"})
     description = ("mean displacement of 22 eye/eyebrow keypoints while a person listens, in 224-px face units "
@@ -264,6 +132,23 @@ class Interactivity(Metric):
         self.spike_floor, self.spike_z = float(spike_floor), float(spike_z)
         self.min_visible_fraction = float(min_visible_fraction)
 
+    def tracks_on_demand(self) -> bool:
+        # corrected mode reads a person only around their listening time; paper mode is the
+        # script's rules, which read every face in every frame (the shared crop, the EMA centre)
+        return self.mode == "corrected"
+
+    def tracking_demand(self, ctx: ClipContext):
+        """(frame index, time) -> per person: listening at that time or within the margin."""
+        fps = float(getattr(ctx.info, "fps", 0.0) or 0.0) or FPS_REF
+        margin = STEP + DEMAND_MARGIN_FRAMES / fps
+        # a person is not needed only well inside one of their speaking segments
+        inner = [[(a + margin, b - margin) for a, b in p.speaking if b - a > 2 * margin] for p in ctx.clip.people]
+
+        def wanted(index: int, time: float) -> tuple[bool, ...]:
+            return tuple(not any(a <= time < b for a, b in segs) for segs in inner)
+
+        return wanted
+
     def params(self) -> dict[str, Any]:
         # the tracker's ROIs follow each face's image motion since version 2.0 (faces.follow)
         common = {"mode": self.mode, "ref_size": REF_SIZE, "fps_ref": FPS_REF, "tracker_roi": "follow-image"}
@@ -277,7 +162,7 @@ class Interactivity(Metric):
                 "spike_z": self.spike_z, "spike_neighbour_ratio": SPIKE_NEIGHBOUR_RATIO,
                 "max_glitch_run": MAX_GLITCH_RUN, "step_s": STEP, "blank_crop_std": BLANK_CROP_STD,
                 "camera": "background, else outside 1.2x face boxes (faces.camera)" if self.camera else "none",
-                "min_visible_fraction": self.min_visible_fraction}
+                "min_visible_fraction": self.min_visible_fraction, "demand_margin_frames": DEMAND_MARGIN_FRAMES}
 
     # ------------------------------------------------------------------------------ streaming
 
@@ -326,6 +211,7 @@ class Interactivity(Metric):
                     blank[k] = crop_is_blank(frame.rgb, boxes[k])
         if state.camera is not None:
             state.steps.append(state.camera.update(frame.rgb, [None if not np.all(np.isfinite(b)) else b for b in boxes]))
+        state.observed.append(np.ones(n, bool) if frame.wanted is None else np.array(frame.wanted[:n], bool))
         state.index.append(int(frame.index))
         state.time.append(float(frame.time))
         state.boxes.append(boxes)
@@ -359,8 +245,10 @@ class Interactivity(Metric):
             details = {**base, **r.details, "segments": "decimal (released numbers), closed"}
         else:
             camera, cam_details = self._camera(state, points)
+            observed = np.stack(state.observed)
             kw = dict(times=times, boxes=boxes, roles=roles, blank=np.stack(state.blank), spike_floor=self.spike_floor,
-                      spike_z=self.spike_z, min_visible_fraction=self.min_visible_fraction)
+                      spike_z=self.spike_z, min_visible_fraction=self.min_visible_fraction, observed=observed)
+            base["tracking"] = "every-frame" if observed.all() else "on-demand"
             speaking = [p.speaking for p in clip.people]
             r = interactivity(points, fps, speaking, camera=camera, **kw)
             if camera is not None and r.ok:

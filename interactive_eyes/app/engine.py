@@ -31,6 +31,7 @@ from typing import Any, Callable
 from interactive_eyes.app.checks import (  # noqa: F401 (VIDEO_EXTENSIONS, ClipPlan, plan_inputs: re-exported)
     VIDEO_EXTENSIONS, ClipPlan, check_video, one_line, plan_inputs, require_device)
 from interactive_eyes.app.lock import exclusive
+from interactive_eyes.app.tracking import FACE_NEEDS, TRACKING_MODES, resolved, tracking_mode  # noqa: F401
 from interactive_eyes.app.store import dumps
 
 log = logging.getLogger(__name__)
@@ -57,13 +58,21 @@ class EngineOptions:
     # `ie-bench stats`, or a folder of real videos/images. Used only by the set-level step, so
     # per-clip statistics (and their cache keys) do not depend on it.
     references: dict[str, str] = field(default_factory=dict)
+    # 'auto': read each person with the tracker's mesh model only in the frames some metric needs
+    # them, when every face metric of the run can say which (``tracking_mode``); 'every-frame':
+    # always everyone. ``score`` resolves 'auto' to the run's mode ('on-demand' | 'every-frame')
+    # before any clip, so that every clip of a run, resumed or not, is tracked the same way.
+    tracking: str = "auto"
 
     def fingerprint(self, metric) -> dict:
         """The run options that reach ``metric``. The device changes numbers only by float noise
-        and is not part of the key."""
+        and is not part of the key. The tracking mode is keyed for metrics that can track on
+        demand (their values depend on it; any other face metric forces 'every-frame')."""
         fp = {"allow_silent": self.allow_silent}
         if metric.needs & {"faces", "landmarks"}:
             fp["landmark_backend"] = self.landmark_backend
+            if metric.tracks_on_demand():
+                fp["tracking"] = self.tracking
         return fp
 
 
@@ -212,6 +221,12 @@ def analyze_clip(
         except Exception as exc:  # a metric's own failure must not cost the others
             results[m.name] = ClipResult.failed(m.name, one_line(exc))
 
+    demands = None  # per-frame (index, time) -> wanted per person, one per face metric
+    if tracking_mode(metrics, options) == "on-demand":  # a resolved 'every-frame' stays so
+        try:
+            demands = [m.tracking_demand(ctx) for m, _ in active.values() if m.needs & FACE_NEEDS]
+        except Exception as exc:
+            return {m.name: ClipResult.failed(m.name, f"tracking demand: {one_line(exc)}") for m in metrics}
     need_faces = any(m.needs & {"faces", "landmarks"} for m, _ in active.values())
     need_landmarks = any("landmarks" in m.needs for m, _ in active.values())
     tracker = None
@@ -227,7 +242,14 @@ def analyze_clip(
     n_frames = 0
     try:
         for frame in iter_frames_prefetch(video_path):
-            faces, landmarks = (tracker.update(frame.rgb, frame.time) if tracker else ((), None))
+            wanted = None
+            if tracker is None:
+                faces, landmarks = (), None
+            elif demands:
+                wanted = tuple(any(w) for w in zip(*(d(frame.index, frame.time) for d in demands)))
+                faces, landmarks = tracker.update(frame.rgb, frame.time, want=wanted)
+            else:
+                faces, landmarks = tracker.update(frame.rgb, frame.time)
             fd = FrameData(
                 index=frame.index,
                 time=frame.time,
@@ -235,6 +257,7 @@ def analyze_clip(
                 faces=tuple(faces),
                 landmarks=None if landmarks is None else tuple(landmarks),
                 landmark_backend=getattr(tracker, "landmark_backend", None) if landmarks is not None else None,
+                wanted=wanted,
             )
             for name in list(active):
                 m, state = active[name]
@@ -367,6 +390,7 @@ def score(
     from interactive_eyes.app.job import ScoreJob
 
     with exclusive(out, LOCK_FILE, "ie-bench score"):
-        job = ScoreJob(generated_dir, benchmark, root, out, options, runnable, strict)
+        # every clip of the run is tracked the same way, whatever subset of metrics it still needs
+        job = ScoreJob(generated_dir, benchmark, root, out, resolved(options, runnable), runnable, strict)
         return job.run(clip_ids, overwrite=overwrite, executor=executor, progress=progress, started=t_start,
                        skipped=skipped, references=references, partial=partial, requested=metrics)

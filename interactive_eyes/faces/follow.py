@@ -92,3 +92,15 @@ def move_roi(roi, m: np.ndarray):
     scale = math.sqrt(abs(float(np.linalg.det(m[:, :2]))))
     turn = math.atan2(m[1, 0], m[0, 0])
     return Roi(float(c[0]), float(c[1]), roi.width * scale, roi.height * scale, roi.rotation + turn)
+
+
+def move_box(box, m: np.ndarray):
+    """The axis-aligned box carried by the similarity ``m``: centre mapped, sides scaled (the
+    rotation, a few degrees between frames, is the ROI's business; the box stays upright)."""
+    from interactive_eyes.faces.types import FaceBox
+
+    cx, cy = box.center
+    c = m[:, :2] @ np.array([cx, cy]) + m[:, 2]
+    scale = math.sqrt(abs(float(np.linalg.det(m[:, :2]))))
+    hw, hh = 0.5 * box.width * scale, 0.5 * box.height * scale
+    return FaceBox(float(c[0] - hw), float(c[1] - hh), float(c[0] + hw), float(c[1] + hh), box.score)

@@ -45,6 +45,11 @@ How people are found and followed
    128x128 (detector) and 192x192 (legacy mesh; Tasks mesh 256x256), so a 1280 px frame still
    holds every face of a talking-video shot at or above their resolution, and 4K frames cost
    far less to hand over.
+6. **Landmarks on demand** (``update(rgb, want=...)``). Where ``want[k]`` is False (Interactivity
+   reads a person only while they listen), person k's ROI and box are carried by their measured
+   image motion alone (step 2's follower; no mesh model call, ~70% of the tracker's time), they
+   get no landmarks and count as found; the mesh model still reads them every ``VERIFY_EVERY``
+   frames, and at once where the follower cannot measure the motion.
 
 The tracker's own face models (``mesh``) are MediaPipe's legacy graph (``'legacy'``:
 ``faces.mediapipe_mesh``, mediapipe==0.10.21, numpy < 2) or the Tasks bundle's models through
@@ -61,11 +66,12 @@ MediaPipe's threshold, and reports no score itself).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from interactive_eyes.faces.assign import GATE_BASE, GATE_MAX, GATE_PER_MISS, assign, assignment_cost  # noqa: F401
+from interactive_eyes.faces.track_summary import TrackSummary, failure_reason  # noqa: F401  (TrackSummary: this API)
 from interactive_eyes.faces.types import FaceBox, iou
 
 # Gated assignment (re-acquisition) and the jump gate of a followed face: faces.assign.
@@ -91,6 +97,10 @@ MIN_VISIBLE_FRACTION = 0.5
 # cannot be decided. A stray face in a few frames does not fail it.
 COUNT_EVERY = 24
 MAX_EXTRA_FACE_FRACTION = 0.5
+# A person whose landmarks are not wanted is still read by the mesh model at least every
+# VERIFY_EVERY frames (1/3 s at 24 fps): the follower alone could drift onto the background or
+# the other face over a long speaking turn, and a read re-places the ROI as in any frame.
+VERIFY_EVERY = 8
 # The tracker's models when the landmark backend does not fix them (face-alignment, insightface,
 # boxes only), and the default backends (``landmarks.DEFAULT_BACKEND``, the FaceTracker default):
 # see docs/landmark_backends.md for the measurements behind the choice.
@@ -111,34 +121,6 @@ def face_locator(max_faces: int, mesh: str = DEFAULT_MESH):
 
 
 @dataclass
-class TrackSummary:
-    """What happened over a clip (JSON-safe through ``as_dict``)."""
-
-    status: str  # 'ok' | 'failed'
-    reason: str | None
-    n_frames: int
-    n_people: int
-    n_found: tuple[int, ...]  # frames in which each person has a face
-    n_missing: tuple[int, ...]  # gaps per person (frames before binding included)
-    bound_at: int | None  # frame index at which people were bound left to right
-    binding_centers: tuple[tuple[float, float], ...]  # each person's face centre at binding
-    max_faces: int  # most faces the detector pass found in one frame (it looks for at most N + 1)
-    n_detector_frames: int  # frames on which the detector pass ran (binding, re-acquisition, counting)
-    n_extra_face_frames: int  # of those, frames with more faces than people
-    n_roi_moves: tuple[int, ...]  # times each person's ROI was re-placed
-    landmark_backend: str | None
-    n_landmarks: int | None  # K, points per face of the landmark backend
-    detector: str  # the mesh model that reads each person's ROI
-    backend_info: dict = field(default_factory=dict)
-    roi_follow: str = "image"  # 'image': ROIs carried by the face's measured image motion; 'hold': held still
-    mesh: str = "legacy"  # the tracker's face models: 'legacy' (mediapipe_mesh) or 'tasks' (mediapipe_tasks)
-    mesh_info: dict = field(default_factory=dict)  # what they are (versions; the .task file's sha256)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
 class _Person:
     box: FaceBox | None = None  # last box, full-resolution pixels
     roi: "object | None" = None  # mediapipe_mesh.Roi in working-image pixels
@@ -146,6 +128,8 @@ class _Person:
     found: int = 0
     roi_moves: int = 0
     follower: "object | None" = None  # follow.FaceFollower
+    unread: int = 0  # consecutive frames followed without a mesh read (want=False)
+    followed_only: int = 0  # frames followed without a mesh read, over the clip
 
 
 class FaceTracker:
@@ -202,14 +186,20 @@ class FaceTracker:
 
     # ------------------------------------------------------------------------------ per frame
 
-    def update(self, rgb: np.ndarray, time: float | None = None
+    def update(self, rgb: np.ndarray, time: float | None = None, want=None
                ) -> tuple[tuple[FaceBox | None, ...], tuple[np.ndarray | None, ...] | None]:
         """Process the next frame (frames must come in order). Returns per-person boxes and, unless
         ``landmarks=None``, per-person (K, 2) landmarks in frame pixels; None where not found.
-        ``time`` is accepted for the engine's uniform call and not used: identity follows frame
-        order, not timestamps."""
+        ``want``: per person, whether their landmarks are needed in this frame (None: everyone);
+        a person not wanted gets no landmarks and may be followed without the mesh model (step 6
+        of the module docstring). ``time`` is accepted for the engine's uniform call and not
+        used: identity follows frame order, not timestamps."""
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"expected an H x W x 3 RGB frame, got shape {rgb.shape}")
+        if want is not None:
+            want = tuple(bool(w) for w in want)
+            if len(want) != self.n_people:
+                raise ValueError(f"want has {len(want)} entries for {self.n_people} people")
         frame_index = self._n_frames
         self._n_frames += 1
         self._detected_this_frame = False
@@ -220,6 +210,7 @@ class FaceTracker:
             self._prev_grey, self._grey = self._grey, cv2.cvtColor(np.ascontiguousarray(work), cv2.COLOR_RGB2GRAY)
 
         meshes: list[np.ndarray | None] = [None] * self.n_people
+        carried = [False] * self.n_people  # followed without a mesh read this frame
         if self._bound_at is None:
             if not self._bind(work, factor, meshes, frame_index):
                 for p in self._people:
@@ -227,15 +218,19 @@ class FaceTracker:
                 none = (None,) * self.n_people
                 return none, (none if self._backend else None)
         else:
-            self._follow(work, factor, meshes)
-            if any(m is None for m in meshes):
-                self._reacquire(work, factor, meshes)
+            self._follow(work, factor, meshes, carried, want)
+            if any(m is None and not c for m, c in zip(meshes, carried)):
+                self._reacquire(work, factor, meshes, carried)
             elif (frame_index - self._bound_at) % COUNT_EVERY == 0:
                 self._detect(work)  # only to count faces
 
         boxes: list[FaceBox | None] = []
-        for p, m in zip(self._people, meshes):
-            if m is None:
+        for p, m, c in zip(self._people, meshes, carried):
+            if c:  # p.box was carried with the face (_follow)
+                p.found += 1
+                p.followed_only += 1
+                boxes.append(p.box)
+            elif m is None:
                 p.missed += 1
                 boxes.append(None)
             else:
@@ -244,7 +239,11 @@ class FaceTracker:
                 boxes.append(p.box)
         if self._backend is None:
             return tuple(boxes), None
-        lms = self._backend.locate(rgb, boxes, meshes)
+        if want is None:
+            lms = self._backend.locate(rgb, boxes, meshes)
+        else:  # landmarks only where wanted (a backend of its own, e.g. face-alignment, runs only there)
+            asked = [b if w else None for b, w in zip(boxes, want)]
+            lms = self._backend.locate(rgb, asked, [m if w else None for m, w in zip(meshes, want)])
         return tuple(boxes), tuple(None if l is None else np.asarray(l, dtype=np.float64) for l in lms)
 
     def _reduce(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
@@ -294,26 +293,37 @@ class FaceTracker:
                               for b in (boxes[j].scaled(factor) for j in chosen))
         return True
 
-    def _carry_roi(self, p: _Person, factor: float) -> None:
+    def _carry_roi(self, p: _Person, factor: float):
         """roi_follow='image': move the ROI by the face's image motion since the last frame
-        (``faces.follow``), so that the mesh model reads nearly the same crop."""
+        (``faces.follow``), so that the mesh model reads nearly the same crop. Returns the
+        similarity (working pixels), or None where it could not be measured."""
         if p.follower is None or self._prev_grey is None or p.box is None or p.missed:
-            return
+            return None
         from interactive_eyes.faces.follow import move_roi
 
         b = p.box.scaled(1.0 / factor)
         m = p.follower.step(self._prev_grey, self._grey, (b.x1, b.y1, b.x2, b.y2))
         if m is not None:
             p.roi = move_roi(p.roi, m)
+        return m
 
-    def _follow(self, work, factor, meshes) -> None:
+    def _follow(self, work, factor, meshes, carried, want=None) -> None:
+        from interactive_eyes.faces.follow import move_box
+
         nxt: list = [None] * self.n_people
         for k, p in enumerate(self._people):
             if p.roi is None:
                 if p.follower is not None:
                     p.follower.reset()
                 continue
-            self._carry_roi(p, factor)
+            m = self._carry_roi(p, factor)
+            if want is not None and not want[k] and m is not None and p.unread + 1 < VERIFY_EVERY:
+                # not wanted here: the face's measured motion carries its box too, no mesh read
+                p.box = move_box(p.box.scaled(1.0 / factor), m).scaled(factor)
+                p.unread += 1
+                carried[k] = True
+                continue
+            p.unread = 0
             got = self._landmarker.locate(work, p.roi)
             if got is None:
                 p.roi = None
@@ -343,11 +353,12 @@ class FaceTracker:
                 p.roi = roi
                 p.roi_moves += 1
 
-    def _reacquire(self, work, factor, meshes) -> None:
+    def _reacquire(self, work, factor, meshes, carried) -> None:
         found = self._detect(work)
         held = [FaceBox.from_points(m) for m in meshes if m is not None]
+        held += [p.box for p, c in zip(self._people, carried) if c]
         free = [m for m in found if not any(iou(FaceBox.from_points(m * factor), h) >= HELD_IOU for h in held)]
-        missing = [k for k, m in enumerate(meshes) if m is None]
+        missing = [k for k, (m, c) in enumerate(zip(meshes, carried)) if m is None and not c]
         if not free or not missing:
             return
         picks = assign([self._people[k].box for k in missing], [self._people[k].missed for k in missing],
@@ -364,22 +375,9 @@ class FaceTracker:
     def summary(self) -> TrackSummary:
         n = self._n_frames
         found = tuple(p.found for p in self._people)
-        reason = None
-        if n == 0:
-            reason = "no frames"
-        elif self._bound_at is None:
-            reason = (f"fewer faces than people: at most {self._max_faces} of {self.n_people} faces found "
-                      f"in any of {n} frames")
-        elif self._extra_face_frames >= MAX_EXTRA_FACE_FRACTION * self._detector_frames:
-            reason = (f"more faces than people: {self._max_faces} faces for {self.n_people} "
-                      f"{'person' if self.n_people == 1 else 'people'} in {self._extra_face_frames} of "
-                      f"{self._detector_frames} frames counted")
-        else:
-            for k, f in enumerate(found):
-                if f < self.min_visible_fraction * n:
-                    reason = (f"person {k} (position {k + 1} of {self.n_people} from the left) found in {f} of "
-                              f"{n} frames (< {self.min_visible_fraction:.0%})")
-                    break
+        reason = failure_reason(n, self.n_people, self._bound_at, self._max_faces, self._extra_face_frames,
+                                self._detector_frames, found, self.min_visible_fraction,
+                                MAX_EXTRA_FACE_FRACTION)
         return TrackSummary(
             status="ok" if reason is None else "failed",
             reason=reason,
@@ -393,6 +391,7 @@ class FaceTracker:
             n_detector_frames=self._detector_frames,
             n_extra_face_frames=self._extra_face_frames,
             n_roi_moves=tuple(p.roi_moves for p in self._people),
+            n_followed_only=tuple(p.followed_only for p in self._people),
             landmark_backend=self.landmark_backend,
             n_landmarks=self.n_landmarks,
             detector=self._landmarker.name,
