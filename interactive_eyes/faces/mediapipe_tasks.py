@@ -145,50 +145,8 @@ def to_frame(points: np.ndarray, roi: Roi, size: int) -> np.ndarray:
     return p @ m[:, :2].T + m[:, 2]
 
 
-def warp_roi(rgb: np.ndarray, roi: Roi, size: int, border: str = "replicate") -> np.ndarray:
-    """The ROI of ``rgb`` (H, W, C uint8) resampled to (size, size, C) float32 (values as in
-    ``rgb``): bilinear interpolation at each tensor pixel centre. ``border``: 'replicate' (the
-    edge pixels continue, as MediaPipe's landmark crop) or 'zero' (black outside the image, as
-    MediaPipe's detector letterbox).
-
-    Exact up to float32 rounding of the blend (< 1e-4 of a grey level): sample positions are
-    float64, the four neighbours are fetched at integer positions (OpenCV nearest-neighbour
-    remap, which copies pixels), and the bilinear weights are applied here. OpenCV's own
-    bilinear warps quantise the weights to 1/32 pixel, which would move a crop in steps."""
-    import cv2
-
-    if border not in ("replicate", "zero"):
-        raise ValueError(f"border must be 'replicate' or 'zero', got {border!r}")
-    src = np.ascontiguousarray(rgb)
-    pad = 1 if border == "zero" else 0
-    if pad:  # zero border = replicating a one-pixel ring of zeros
-        src = cv2.copyMakeBorder(src, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    h, w = src.shape[:2]
-    if h < 2 or w < 2:
-        raise ValueError(f"image too small to resample: {rgb.shape}")
-    m = roi_matrix(roi, size)
-    u = np.arange(size, dtype=np.float64) + 0.5
-    # pixel-index coordinates (continuous minus 0.5) of each tensor pixel centre in ``src``
-    x = m[0, 0] * u[None, :] + m[0, 1] * u[:, None] + (m[0, 2] - 0.5 + pad)
-    y = m[1, 0] * u[None, :] + m[1, 1] * u[:, None] + (m[1, 2] - 0.5 + pad)
-    # clamping the position into the image is exactly replicating its edge pixels
-    x = np.minimum(np.maximum(x, 0.0), w - 1.0)
-    y = np.minimum(np.maximum(y, 0.0), h - 1.0)
-    x0 = np.minimum(np.floor(x), w - 2.0)  # at the last column the weight moves fully onto x0 + 1
-    y0 = np.minimum(np.floor(y), h - 2.0)
-    fx = (x - x0).astype(np.float32)
-    fy = (y - y0).astype(np.float32)
-    # only the part of the image the ROI covers is converted to float and sampled
-    c0, r0 = int(x0.min()), int(y0.min())
-    patch = src[r0:int(y0.max()) + 2, c0:int(x0.max()) + 2].astype(np.float32)
-    x0, y0 = (x0 - c0).astype(np.float32), (y0 - r0).astype(np.float32)  # integers < 2^24: exact in float32
-    g00, g01, g10, g11 = (cv2.remap(patch, x0 + dx, y0 + dy, cv2.INTER_NEAREST)
-                          for dy in (0.0, 1.0) for dx in (0.0, 1.0))
-    if src.ndim == 3:  # same-shape arithmetic is much faster than numpy broadcasting here
-        fx, fy = cv2.merge([fx] * src.shape[2]), cv2.merge([fy] * src.shape[2])
-    top = g00 + fx * (g01 - g00)
-    bottom = g10 + fx * (g11 - g10)
-    return top + fy * (bottom - top)
+# the exact bilinear crop lives in faces.crop (its convention is the one above)
+from interactive_eyes.faces.crop import warp_roi  # noqa: E402
 
 
 # The ROI is snapped to a grid of 2^-16 px (1.5e-5 px; rotation 2^-24 rad) before it is used, as

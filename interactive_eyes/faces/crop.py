@@ -1,0 +1,256 @@
+"""The ROI crop of the 'mediapipe-tasks' models: exact bilinear resampling of a rotated square.
+
+Convention (the one ``mediapipe_tasks.roi_matrix`` defines): continuous pixel coordinates (pixel
+i covers [i, i + 1), its centre is i + 0.5); tensor pixel (i, j) is sampled at the frame point
+``roi_matrix(roi, size) @ (j + 0.5, i + 0.5, 1)``, i.e. at pixel-index position (that point
+minus 0.5), by bilinear interpolation of the four neighbouring pixels. ``border`` 'replicate'
+clamps the position into the image (the edge pixels continue: MediaPipe's landmark crop);
+'zero' does the same on the image with one ring of zero pixels around it (black outside:
+MediaPipe's detector letterbox).
+
+Why exact: the tracker moves a ROI by fractions of a pixel (``faces.track``), and the mesh model
+must see that move. Sample positions are float64 and the weights are their exact fractional
+parts (rounded once to float32 for the blend: < 1e-4 of a grey level). OpenCV's own bilinear
+warps (``warpAffine``, ``remap`` INTER_LINEAR) quantise positions to 1/32 px, so a crop would
+move in 1/32 px steps; here OpenCV only fetches pixels (``remap`` INTER_NEAREST at integer
+positions, a copy), the weights are applied in numpy.
+
+Where the time goes (size 256, 3 channels, one core; ``benchmarks/crop_speed.py``): the four
+neighbour fetches and the float32 blend, each a pass over 256 x 256 x 3 values; the float64
+positions are one pass per coordinate plus a truncation. The first implementation spent most
+of its time allocating and faulting in ~15 fresh 0.8 MB temporaries per call, so every
+intermediate lives in per-thread buffers reused across calls (``_Work``), only the regions that
+need a clamp are clamped (the ROI's extreme positions are known from the affine map), uint8
+pixels are converted to float32 inside the blend's first operation instead of in a pass of
+their own, and an unrotated ROI (rotation exactly 0.0: the detector's letterbox, and any ROI a
+caller builds axis-aligned) is resampled separably, a column lerp and a row lerp on the few
+rows and columns it samples. A ROI with a rotation of 1e-9 takes the general path: its rows do
+not sample one row of pixels.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+
+from interactive_eyes.faces.mediapipe_mesh import Roi
+
+BORDERS = ("replicate", "zero")
+# The ROI's extreme positions are computed from the affine map, not read off the positions;
+# this margin (px) covers any difference in their last bit, so a clamp is never skipped wrongly.
+_EDGE = 1e-6
+_local = threading.local()
+
+
+# Rows of the crop resampled together, so the strip's buffers (~1.2 MB at size 256) stay in a
+# core's L2 cache (2 MB here). Measured (size 256, one core): whole-crop buffers (~5 MB) 1.77 ms
+# per call, strips of 128 rows 1.61, of 64 rows 1.32; shorter strips pay more call overhead.
+_STRIP = 64
+
+
+class _Work:
+    """One thread's reusable buffers for one crop width (``size``), one strip of rows: float64
+    positions and their floors, flat pixel indices, weights, the four neighbours (RGBX in one
+    uint32 each) and the float32 lerps."""
+
+    def __init__(self, size: int):
+        n, r = size, _STRIP
+        self.ones = np.ones(n)
+        self.u = np.arange(n, dtype=np.float64) + 0.5  # tensor pixel centres
+        self.pos = np.empty((2, r, n), np.float64)
+        self.floor = np.empty((2, r, n), np.float64)
+        self.flat = np.empty((r, n), np.int32)
+        self.frac = np.empty((2, r, n), np.float32)
+        self.frac4 = np.empty((r, n, 4), np.float32)  # a weight repeated per channel
+        self.g = np.empty((4, r, n), np.uint32)  # the four neighbours, one RGBX word each
+        self.top = np.empty((r, n, 4), np.float32)
+        self.bottom = np.empty((r, n, 4), np.float32)
+
+
+def _work(size: int) -> _Work:
+    cache = getattr(_local, "cache", None)
+    if cache is None:
+        cache = _local.cache = {}
+    w = cache.get(size)
+    if w is None:
+        w = cache[size] = _Work(size)
+    return w
+
+
+def _extent(a: np.ndarray, b: np.ndarray, limit: int) -> tuple[float, float, int, int]:
+    """The extremes (lo, hi) of the positions ``a[None, :] + b[:, None]`` (fl(a_j + b_i) is
+    monotone in a_j and b_i: they are at the extremes of a and b) and the range [lo_i, hi_i] that
+    covers their clamped floors (capped at limit - 2), with a margin of _EDGE."""
+    lo, hi = float(a.min()) + float(b.min()), float(a.max()) + float(b.max())
+    lo_i = min(max(math.floor(lo - _EDGE), 0), limit - 2)
+    hi_i = min(max(math.floor(hi + _EDGE), 0), limit - 2)
+    return lo, hi, lo_i, hi_i
+
+
+def _axis(a: np.ndarray, b: np.ndarray, limit: int, pos: np.ndarray, fl: np.ndarray, frac: np.ndarray,
+          ones: np.ndarray) -> tuple[int, int]:
+    """Pixel-index positions ``a[None, :] + b[:, None]`` (float64, (len(b), len(a))) clamped into
+    [0, limit - 1]: their integer parts, capped at limit - 2 (where the weight moves fully onto
+    the last pixel), into ``fl`` (float64) and their fractional parts into ``frac``. Returns the
+    range [lo, hi] that covers ``fl``."""
+    # one rounding of a_j + b_i, as np.add would do, by a (len(b), 2) @ (2, len(a)) product
+    # (exact products by 1, one sum), three times faster than the broadcast add
+    np.matmul(np.stack([b, ones[:len(b)]], axis=1), np.stack([ones[:len(a)], a]), out=pos)
+    lo, hi, lo_i, hi_i = _extent(a, b, limit)
+    top = limit - 1.0
+    if lo < _EDGE:  # clamping the position into the image is exactly replicating its edge
+        np.maximum(pos, 0.0, out=pos)
+    if hi > top - _EDGE:
+        np.minimum(pos, top, out=pos)
+    np.floor(pos, out=fl)
+    if hi + _EDGE >= top:
+        np.minimum(fl, limit - 2, out=fl)
+    np.subtract(pos, fl, out=pos)  # exact (Sterbenz: fl <= pos <= 2 fl, or fl = 0)
+    np.copyto(frac, pos, casting="same_kind")  # the weight, rounded once to float32
+    return lo_i, hi_i
+
+
+def _region(src: np.ndarray, pad: int, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    """Rows [r0, r1) x columns [c0, c1) of ``src`` with ``pad`` rings of zeros around it (indices
+    in the padded image), as a contiguous uint8 array."""
+    if not pad:
+        return src[r0:r1, c0:c1]
+    h, w = src.shape[:2]
+    sr0, sr1, sc0, sc1 = max(r0 - pad, 0), min(r1 - pad, h), max(c0 - pad, 0), min(c1 - pad, w)
+    out = np.zeros((r1 - r0, c1 - c0) + src.shape[2:], src.dtype)
+    out[sr0 + pad - r0:sr1 + pad - r0, sc0 + pad - c0:sc1 + pad - c0] = src[sr0:sr1, sc0:sc1]
+    return out
+
+
+def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``a + t * (b - a)`` in float32 into ``out`` (uint8 ``a``/``b`` are converted on the fly;
+    ``t`` broadcasts): the old implementation's formula and order, so the same rounding."""
+    np.subtract(b, a, out=out, dtype=np.float32)
+    np.multiply(out, t, out=out)
+    np.add(out, a, out=out, dtype=np.float32)
+    return out
+
+
+def _lerp_cv(a: np.ndarray, b: np.ndarray, t: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``_lerp`` on same-shape images with OpenCV's vectorised loops (2-3x numpy's with a cast)."""
+    import cv2
+
+    cv2.subtract(b, a, dst=out, dtype=cv2.CV_32F)
+    cv2.multiply(out, t, dst=out)
+    cv2.add(out, a, dst=out, dtype=cv2.CV_32F)
+    return out
+
+
+def _pack(patch: np.ndarray) -> np.ndarray:
+    """(h, w, c <= 4) uint8 -> (h, w) uint32, one pixel (RGB + pad) per word: one gather fetches
+    all its channels."""
+    import cv2
+
+    c = patch.shape[2]
+    if c == 3:
+        return cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_RGB2RGBA).view(np.uint32)[:, :, 0]
+    out = np.zeros(patch.shape[:2] + (4,), np.uint8)
+    out[:, :, :c] = patch
+    return out.view(np.uint32)[:, :, 0]
+
+
+def _general(src, m, size: int, pad: int, w: _Work, out: np.ndarray) -> np.ndarray:
+    import cv2
+
+    h, wd = src.shape[0] + 2 * pad, src.shape[1] + 2 * pad  # the (virtually) padded image
+    u, off = w.u, 0.5 - pad
+    ax, bx = m[0, 0] * u, m[0, 1] * u + (m[0, 2] - off)  # x = ax[j] + bx[i] (pixel index)
+    ay, by = m[1, 0] * u, m[1, 1] * u + (m[1, 2] - off)
+    _, _, c0, c1 = _extent(ax, bx, wd)
+    _, _, r0, r1 = _extent(ay, by, h)
+    patch = _pack(_region(src, pad, r0, r1 + 2, c0, c1 + 2))  # every pixel the crop reads
+    pw = patch.shape[1]
+    flat = patch.ravel()
+    c = out.shape[2]
+    fx, fy = w.frac
+    for i0 in range(0, size, _STRIP):
+        i1 = min(i0 + _STRIP, size)
+        r = i1 - i0
+        _axis(ax, bx[i0:i1], wd, w.pos[0, :r], w.floor[0, :r], fx[:r], w.ones)
+        _axis(ay, by[i0:i1], h, w.pos[1, :r], w.floor[1, :r], fy[:r], w.ones)
+        # flat index of each sample's top-left neighbour in the patch, in one pass (float64
+        # integers, exact; the conversion to int32 rounds an integer to itself)
+        idx = w.flat[:r]
+        cv2.addWeighted(w.floor[1, :r], float(pw), w.floor[0, :r], 1.0, -float(r0 * pw + c0), dst=idx,
+                        dtype=cv2.CV_32S)
+        g = w.g[:, :r]
+        for k, shift in enumerate((0, 1, pw, pw + 1)):  # the neighbours (0, 0), (0, 1), (1, 0), (1, 1)
+            np.take(flat[shift:], idx, out=g[k], mode="clip")  # in range by construction; no copy
+        g4 = g.view(np.uint8).reshape(4, r, size, 4)
+        f4, top, bottom = w.frac4[:r], w.top[:r], w.bottom[:r]
+        cv2.merge([fx[:r]] * 4, dst=f4)  # same-shape arithmetic: OpenCV does not broadcast
+        _lerp_cv(g4[0], g4[1], f4, top)
+        _lerp_cv(g4[2], g4[3], f4, bottom)
+        cv2.merge([fy[:r]] * 4, dst=f4)
+        cv2.subtract(bottom, top, dst=bottom)
+        cv2.multiply(bottom, f4, dst=bottom)
+        cv2.add(top, bottom, dst=top)
+        if c == 3:
+            cv2.cvtColor(top, cv2.COLOR_RGBA2RGB, dst=out[i0:i1])
+        else:
+            out[i0:i1] = top[:, :, :c]
+    return out
+
+
+def _separable(src, m, size: int, pad: int, out: np.ndarray) -> np.ndarray:
+    """An unrotated ROI: x depends on the column only, y on the row only, so the bilinear sample is
+    a lerp along x of two pixels on each of two rows, then a lerp along y (the same arithmetic,
+    in the same order, as the general path)."""
+    h, wd = src.shape[0] + 2 * pad, src.shape[1] + 2 * pad
+    u, off = np.arange(size, dtype=np.float64) + 0.5, 0.5 - pad
+    zero, one = np.zeros(1), np.ones(size)
+    pos, fl, frac = np.empty((1, size)), np.empty((1, size)), np.empty((1, size), np.float32)
+    c0, c1 = _axis(m[0, 0] * u + (m[0, 2] - off), zero, wd, pos, fl, frac, one)
+    xi, fx = fl[0].astype(np.intp) - c0, frac[0].copy()
+    r0, r1 = _axis(m[1, 1] * u + (m[1, 2] - off), zero, h, pos, fl, frac, one)
+    yi, fy = fl[0].astype(np.intp) - r0, frac[0].copy()
+    c = out.shape[2]
+    patch = _region(src, pad, r0, r1 + 2, c0, c1 + 2)
+    # rows first or columns first: the cheaper intermediate (size x patch width or height x size)
+    cols = np.concatenate([xi, xi + 1])
+    rows = np.concatenate([yi, yi + 1])
+    if patch.shape[0] <= patch.shape[1]:  # columns first, on every patch row
+        pc = np.take(patch, cols, axis=1)  # (ph, 2 * size, c) uint8
+        hz = _lerp(pc[:, :size], pc[:, size:], np.repeat(fx, c).reshape(size, c), np.empty((patch.shape[0], size, c), np.float32))
+        pr = np.take(hz, rows, axis=0)
+        return _lerp(pr[:size], pr[size:], fy[:, None, None], out)
+    pr = np.take(patch, rows, axis=0)  # (2 * size, pw, c) uint8
+    vt = _lerp(pr[:size], pr[size:], fy[:, None, None], np.empty((size, patch.shape[1], c), np.float32))
+    pc = np.take(vt, cols, axis=1)
+    return _lerp(pc[:, :size], pc[:, size:], np.repeat(fx, c).reshape(size, c), out)
+
+
+def warp_roi(rgb: np.ndarray, roi: Roi, size: int, border: str = "replicate") -> np.ndarray:
+    """The ROI of ``rgb`` (H, W, C uint8, or H x W) resampled to (size, size, C) float32 (values as
+    in ``rgb``; (size, size) for a 2-D image): bilinear interpolation at each tensor pixel centre,
+    exact up to float32 rounding of the blend (< 1e-4 of a grey level). ``border``: 'replicate'
+    (the edge pixels continue, as MediaPipe's landmark crop) or 'zero' (black outside the image,
+    as MediaPipe's detector letterbox). See the module docstring for the convention."""
+    from interactive_eyes.faces.mediapipe_tasks import roi_matrix  # that module imports this one
+
+    if border not in BORDERS:
+        raise ValueError(f"border must be 'replicate' or 'zero', got {border!r}")
+    src = np.asarray(rgb)
+    if src.dtype != np.uint8:
+        raise TypeError(f"warp_roi takes uint8 images, got {src.dtype}")
+    flat = src.ndim == 2
+    if flat:
+        src = src[:, :, None]
+    pad = 1 if border == "zero" else 0
+    if src.shape[0] + 2 * pad < 2 or src.shape[1] + 2 * pad < 2:
+        raise ValueError(f"image too small to resample: {np.shape(rgb)}")
+    m = roi_matrix(roi, size)
+    out = np.empty((size, size, src.shape[2]), np.float32)
+    if roi.rotation == 0.0:
+        _separable(src, m, size, pad, out)
+    else:  # one RGBX word per pixel: four channels at a time
+        for k in range(0, src.shape[2], 4):
+            _general(src[:, :, k:k + 4], m, size, pad, _work(size), out[:, :, k:k + 4])
+    return out[:, :, 0] if flat else out
