@@ -10,22 +10,28 @@ MediaPipe's detector letterbox).
 
 Why exact: the tracker moves a ROI by fractions of a pixel (``faces.track``), and the mesh model
 must see that move. Sample positions are float64 and the weights are their exact fractional
-parts (rounded once to float32 for the blend: < 1e-4 of a grey level). OpenCV's own bilinear
-warps (``warpAffine``, ``remap`` INTER_LINEAR) quantise positions to 1/32 px, so a crop would
-move in 1/32 px steps; here OpenCV only fetches pixels (``remap`` INTER_NEAREST at integer
-positions, a copy), the weights are applied in numpy.
+parts (rounded once to float32 for the blend: < 1e-4 of a grey level). OpenCV 4's bilinear warps
+(``warpAffine``, ``remap`` INTER_LINEAR) quantise positions to 1/32 px, so a crop would move in
+1/32 px steps (OpenCV 5.1's float32 remap has exact weights, but takes float32 positions, and
+the package allows OpenCV 4.8+); here the pixels are fetched at integer positions (``np.take``)
+and the weights applied afterwards.
 
-Where the time goes (size 256, 3 channels, one core; ``benchmarks/crop_speed.py``): the four
-neighbour fetches and the float32 blend, each a pass over 256 x 256 x 3 values; the float64
-positions are one pass per coordinate plus a truncation. The first implementation spent most
-of its time allocating and faulting in ~15 fresh 0.8 MB temporaries per call, so every
-intermediate lives in per-thread buffers reused across calls (``_Work``), only the regions that
-need a clamp are clamped (the ROI's extreme positions are known from the affine map), uint8
-pixels are converted to float32 inside the blend's first operation instead of in a pass of
-their own, and an unrotated ROI (rotation exactly 0.0: the detector's letterbox, and any ROI a
-caller builds axis-aligned) is resampled separably, a column lerp and a row lerp on the few
-rows and columns it samples. A ROI with a rotation of 1e-9 takes the general path: its rows do
-not sample one row of pixels.
+Where the time goes (size 256, 3 channels, one core; ``benchmarks/crop_speed.py``): the float64
+positions (a product, a floor, a difference per coordinate), the neighbour fetches, and the
+float32 blend (three lerps, three operations each). The previous implementation made ~2400
+page faults per call (fresh 0.8 MB temporaries, measured with getrusage); this one makes none:
+
+* every intermediate lives in per-thread buffers reused across calls (``_Work``), and the crop
+  is done in strips of rows (``_STRIP``);
+* each pixel of the patch the ROI covers is packed as one uint32 (RGB + a pad byte), so one
+  ``np.take`` of a (4, rows, size) index block fetches the four neighbours' channels at once;
+* positions are clamped only where the ROI runs past the image (its extreme positions are
+  known from the affine map), and the blend uses OpenCV's same-shape arithmetic (uint8 operands
+  converted inside the first subtraction), in the old formula and order;
+* an unrotated ROI (rotation exactly 0.0: the detector's letterbox, or any ROI a caller builds
+  axis-aligned) is resampled separably: a lerp along x of the sampled columns, then along y of
+  the sampled rows. A ROI turned by 1e-9 rad takes the general path: its rows do not sample one
+  row of pixels.
 """
 
 from __future__ import annotations
@@ -44,10 +50,11 @@ _EDGE = 1e-6
 _local = threading.local()
 
 
-# Rows of the crop resampled together, so the strip's buffers (~1.2 MB at size 256) stay in a
-# core's L2 cache (2 MB here). Measured (size 256, one core): whole-crop buffers (~5 MB) 1.77 ms
-# per call, strips of 128 rows 1.61, of 64 rows 1.32; shorter strips pay more call overhead.
-_STRIP = 64
+# Rows of the crop resampled together (a strip): each strip costs ~20 numpy/OpenCV calls of
+# fixed overhead, a whole crop's buffers (~5 MB at size 256) overflow a core's 2 MB L2 cache.
+# Measured, size 256, one core, ms per call: strips of 32 rows 1.41, 64 1.40, 96 1.42, 128 1.26,
+# 256 (no strips) 1.33 (the previous version of this module, alongside: 1.36-1.41).
+_STRIP = 128
 
 
 class _Work:
@@ -61,12 +68,15 @@ class _Work:
         self.u = np.arange(n, dtype=np.float64) + 0.5  # tensor pixel centres
         self.pos = np.empty((2, r, n), np.float64)
         self.floor = np.empty((2, r, n), np.float64)
-        self.flat = np.empty((r, n), np.int32)
-        self.frac = np.empty((2, r, n), np.float32)
-        self.frac4 = np.empty((r, n, 4), np.float32)  # a weight repeated per channel
-        self.g = np.empty((4, r, n), np.uint32)  # the four neighbours, one RGBX word each
-        self.top = np.empty((r, n, 4), np.float32)
-        self.bottom = np.empty((r, n, 4), np.float32)
+        self.fx = np.empty((2 * r, n), np.float32)  # x weights, twice: for the upper and lower row
+        self.fy = np.empty((r, n), np.float32)
+        self.corner = np.empty((r, n), np.int32)  # flat index of the top-left neighbour
+        # flat buffers, shaped per strip so every stacked view is contiguous
+        self.index = np.empty(4 * r * n, np.int32)
+        self.g = np.empty(4 * r * n, np.uint32)  # the four neighbours, one RGBX word each
+        self.g3 = np.empty(4 * r * n * 3, np.uint8)  # the same, RGB
+        self.weights = np.empty(2 * r * n * 4, np.float32)
+        self.lerp = np.empty(2 * r * n * 4, np.float32)
 
 
 def _work(size: int) -> _Work:
@@ -89,16 +99,16 @@ def _extent(a: np.ndarray, b: np.ndarray, limit: int) -> tuple[float, float, int
     return lo, hi, lo_i, hi_i
 
 
-def _axis(a: np.ndarray, b: np.ndarray, limit: int, pos: np.ndarray, fl: np.ndarray, frac: np.ndarray,
-          ones: np.ndarray) -> tuple[int, int]:
-    """Pixel-index positions ``a[None, :] + b[:, None]`` (float64, (len(b), len(a))) clamped into
-    [0, limit - 1]: their integer parts, capped at limit - 2 (where the weight moves fully onto
-    the last pixel), into ``fl`` (float64) and their fractional parts into ``frac``. Returns the
-    range [lo, hi] that covers ``fl``."""
+def _axis(a2: np.ndarray, a_lo: float, a_hi: float, b: np.ndarray, limit: int, pos: np.ndarray, fl: np.ndarray,
+          frac: np.ndarray) -> None:
+    """Pixel-index positions ``a[None, :] + b[:, None]`` (float64, (len(b), len(a)); ``a2`` is
+    (ones, a), a_lo/a_hi a's extremes) clamped into [0, limit - 1]: their integer parts, capped at
+    limit - 2 (where the weight moves fully onto the last pixel), into ``fl`` (float64) and their
+    fractional parts into ``frac`` (float32)."""
     # one rounding of a_j + b_i, as np.add would do, by a (len(b), 2) @ (2, len(a)) product
     # (exact products by 1, one sum), three times faster than the broadcast add
-    np.matmul(np.stack([b, ones[:len(b)]], axis=1), np.stack([ones[:len(a)], a]), out=pos)
-    lo, hi, lo_i, hi_i = _extent(a, b, limit)
+    np.matmul(np.stack([b, a2[0, :len(b)]], axis=1), a2, out=pos)
+    lo, hi = a_lo + float(b.min()), a_hi + float(b.max())
     top = limit - 1.0
     if lo < _EDGE:  # clamping the position into the image is exactly replicating its edge
         np.maximum(pos, 0.0, out=pos)
@@ -109,7 +119,6 @@ def _axis(a: np.ndarray, b: np.ndarray, limit: int, pos: np.ndarray, fl: np.ndar
         np.minimum(fl, limit - 2, out=fl)
     np.subtract(pos, fl, out=pos)  # exact (Sterbenz: fl <= pos <= 2 fl, or fl = 0)
     np.copyto(frac, pos, casting="same_kind")  # the weight, rounded once to float32
-    return lo_i, hi_i
 
 
 def _region(src: np.ndarray, pad: int, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
@@ -168,33 +177,43 @@ def _general(src, m, size: int, pad: int, w: _Work, out: np.ndarray) -> np.ndarr
     patch = _pack(_region(src, pad, r0, r1 + 2, c0, c1 + 2))  # every pixel the crop reads
     pw = patch.shape[1]
     flat = patch.ravel()
+    # the neighbours in the order (0, 0), (1, 0) | (0, 1), (1, 1): the left pair and the right
+    # pair are each one contiguous (2 rows, size) block, so one lerp along x does both rows
+    shifts = np.array([0, pw, 1, pw + 1], np.int32)[:, None, None]
+    ax2, ay2 = np.stack([w.ones, ax]), np.stack([w.ones, ay])
+    ax_lo, ax_hi, ay_lo, ay_hi = float(ax.min()), float(ax.max()), float(ay.min()), float(ay.max())
+    corner_offset = -float(r0 * pw + c0)
     c = out.shape[2]
-    fx, fy = w.frac
+    cw = 3 if c == 3 else 4  # channels of the float passes: RGB, or all four bytes of the word
     for i0 in range(0, size, _STRIP):
         i1 = min(i0 + _STRIP, size)
-        r = i1 - i0
-        _axis(ax, bx[i0:i1], wd, w.pos[0, :r], w.floor[0, :r], fx[:r], w.ones)
-        _axis(ay, by[i0:i1], h, w.pos[1, :r], w.floor[1, :r], fy[:r], w.ones)
+        r, rn = i1 - i0, (i1 - i0) * size
+        fx, fy, corner = w.fx[:2 * r], w.fy[:r], w.corner[:r]
+        _axis(ax2, ax_lo, ax_hi, bx[i0:i1], wd, w.pos[0, :r], w.floor[0, :r], fx[:r])
+        _axis(ay2, ay_lo, ay_hi, by[i0:i1], h, w.pos[1, :r], w.floor[1, :r], fy)
+        fx[r:] = fx[:r]
         # flat index of each sample's top-left neighbour in the patch, in one pass (float64
         # integers, exact; the conversion to int32 rounds an integer to itself)
-        idx = w.flat[:r]
-        cv2.addWeighted(w.floor[1, :r], float(pw), w.floor[0, :r], 1.0, -float(r0 * pw + c0), dst=idx,
-                        dtype=cv2.CV_32S)
-        g = w.g[:, :r]
-        for k, shift in enumerate((0, 1, pw, pw + 1)):  # the neighbours (0, 0), (0, 1), (1, 0), (1, 1)
-            np.take(flat[shift:], idx, out=g[k], mode="clip")  # in range by construction; no copy
-        g4 = g.view(np.uint8).reshape(4, r, size, 4)
-        f4, top, bottom = w.frac4[:r], w.top[:r], w.bottom[:r]
-        cv2.merge([fx[:r]] * 4, dst=f4)  # same-shape arithmetic: OpenCV does not broadcast
-        _lerp_cv(g4[0], g4[1], f4, top)
-        _lerp_cv(g4[2], g4[3], f4, bottom)
-        cv2.merge([fy[:r]] * 4, dst=f4)
+        cv2.addWeighted(w.floor[1, :r], float(pw), w.floor[0, :r], 1.0, corner_offset, dst=corner, dtype=cv2.CV_32S)
+        index = w.index[:4 * rn].reshape(4, r, size)
+        np.add(corner, shifts, out=index)
+        g = w.g[:4 * rn].reshape(4 * r, size)
+        np.take(flat, index.reshape(4 * r, size), out=g, mode="clip")  # in range by construction; no copy
+        g = g.view(np.uint8).reshape(4 * r, size, 4)
+        if cw == 3:  # drop the pad byte (a pass over bytes): the float passes are a quarter shorter
+            g = cv2.cvtColor(g, cv2.COLOR_RGBA2RGB, dst=w.g3[:4 * rn * 3].reshape(4 * r, size, 3))
+        weight = w.weights[:2 * rn * cw].reshape(2 * r, size, cw)
+        lerp = w.lerp[:2 * rn * cw].reshape(2 * r, size, cw)
+        cv2.merge([fx] * cw, dst=weight)  # same-shape arithmetic: OpenCV does not broadcast
+        _lerp_cv(g[:2 * r], g[2 * r:], weight, lerp)  # along x, on the upper and the lower row
+        top, bottom, weight = lerp[:r], lerp[r:], weight[:r]
+        cv2.merge([fy] * cw, dst=weight)
         cv2.subtract(bottom, top, dst=bottom)
-        cv2.multiply(bottom, f4, dst=bottom)
-        cv2.add(top, bottom, dst=top)
-        if c == 3:
-            cv2.cvtColor(top, cv2.COLOR_RGBA2RGB, dst=out[i0:i1])
+        cv2.multiply(bottom, weight, dst=bottom)
+        if c == cw and out.flags.c_contiguous:  # (a channel group of a wider image is not)
+            cv2.add(top, bottom, dst=out[i0:i1])
         else:
+            cv2.add(top, bottom, dst=top)
             out[i0:i1] = top[:, :, :c]
     return out
 
@@ -207,10 +226,12 @@ def _separable(src, m, size: int, pad: int, out: np.ndarray) -> np.ndarray:
     u, off = np.arange(size, dtype=np.float64) + 0.5, 0.5 - pad
     zero, one = np.zeros(1), np.ones(size)
     pos, fl, frac = np.empty((1, size)), np.empty((1, size)), np.empty((1, size), np.float32)
-    c0, c1 = _axis(m[0, 0] * u + (m[0, 2] - off), zero, wd, pos, fl, frac, one)
-    xi, fx = fl[0].astype(np.intp) - c0, frac[0].copy()
-    r0, r1 = _axis(m[1, 1] * u + (m[1, 2] - off), zero, h, pos, fl, frac, one)
-    yi, fy = fl[0].astype(np.intp) - r0, frac[0].copy()
+    ends = []
+    for a, limit in ((m[0, 0] * u + (m[0, 2] - off), wd), (m[1, 1] * u + (m[1, 2] - off), h)):
+        lo, hi, lo_i, _ = _extent(a, zero, limit)
+        _axis(np.stack([one, a]), lo, hi, zero, limit, pos, fl, frac)
+        ends.append((fl[0].astype(np.intp) - lo_i, frac[0].copy(), lo_i, _extent(a, zero, limit)[3]))
+    (xi, fx, c0, c1), (yi, fy, r0, r1) = ends
     c = out.shape[2]
     patch = _region(src, pad, r0, r1 + 2, c0, c1 + 2)
     # rows first or columns first: the cheaper intermediate (size x patch width or height x size)
