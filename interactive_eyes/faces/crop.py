@@ -158,8 +158,11 @@ def _pack(patch: np.ndarray) -> np.ndarray:
     import cv2
 
     c = patch.shape[2]
+    if patch.strides[1:] != (c, 1):  # e.g. a channel-reversed view: OpenCV needs whole pixels
+        patch = np.ascontiguousarray(patch)
     if c == 3:
-        return cv2.cvtColor(np.ascontiguousarray(patch), cv2.COLOR_RGB2RGBA).view(np.uint32)[:, :, 0]
+        # on the frame's view: OpenCV takes the row stride (a contiguous copy first cost 10x this)
+        return cv2.cvtColor(patch, cv2.COLOR_RGB2RGBA).view(np.uint32)[:, :, 0]
     out = np.zeros(patch.shape[:2] + (4,), np.uint8)
     out[:, :, :c] = patch
     return out.view(np.uint32)[:, :, 0]
@@ -198,7 +201,9 @@ def _general(src, m, size: int, pad: int, w: _Work, out: np.ndarray) -> np.ndarr
         index = w.index[:4 * rn].reshape(4, r, size)
         np.add(corner, shifts, out=index)
         g = w.g[:4 * rn].reshape(4 * r, size)
-        np.take(flat, index.reshape(4 * r, size), out=g, mode="clip")  # in range by construction; no copy
+        # in range by construction; 'wrap' (a no-op here) is the fastest mode with ``out`` (6% over
+        # 'clip'; 'raise' copies through a buffer: 1.8x)
+        np.take(flat, index.reshape(4 * r, size), out=g, mode="wrap")
         g = g.view(np.uint8).reshape(4 * r, size, 4)
         if cw == 3:  # drop the pad byte (a pass over bytes): the float passes are a quarter shorter
             g = cv2.cvtColor(g, cv2.COLOR_RGBA2RGB, dst=w.g3[:4 * rn * 3].reshape(4 * r, size, 3))

@@ -138,6 +138,14 @@ def test_a_one_sixty_fourth_pixel_move_is_rendered(rotation):
     assert np.abs(quantised(moved) - quantised(roi) - expected).max() > 0.1
 
 
+def test_strided_views():
+    """A channel-reversed (BGR -> RGB) view and a column-strided view crop as their copies do."""
+    img = _image(5)
+    for view in (img[:, :, ::-1], img[:, ::2]):
+        for roi in (Roi(60.3, 50.2, 70.0, 70.0, 0.3), Roi(60.3, 50.2, 70.0, 70.0, 0.0)):
+            np.testing.assert_array_equal(crop.warp_roi(view, roi, 64), crop.warp_roi(view.copy(), roi, 64))
+
+
 def test_the_old_name_still_imports():
     assert mt.warp_roi is crop.warp_roi
 
