@@ -138,6 +138,21 @@ def test_a_one_sixty_fourth_pixel_move_is_rendered(rotation):
     assert np.abs(quantised(moved) - quantised(roi) - expected).max() > 0.1
 
 
+@pytest.mark.parametrize("border", ["replicate", "zero"])
+def test_both_unrotated_paths(border):
+    """The two separable paths (a block of sampled rows x columns, or lerps over the patch), which
+    warp_roi picks between by size, each equal the old crop on ROIs inside, across and outside."""
+    img = _image(9)
+    for roi in (Roi(120.37, 90.81, 100.3, 80.3, 0.0), Roi(10.2, 170.9, 150.0, 150.0, 0.0),
+                Roi(120.0, 90.0, 400.0, 400.0, 0.0), Roi(-90.0, 90.0, 60.0, 60.0, 0.0)):
+        for size in (40, 128):
+            m = mt.roi_matrix(roi, size)
+            ref = old_warp_roi(img, roi, size, border)
+            for path in (crop._separable, crop._separable_patch):
+                got = path(img, m, size, 1 if border == "zero" else 0, np.empty((size, size, 3), np.float32))
+                assert np.abs(got - ref).max() < 1e-4
+
+
 def test_strided_views():
     """A channel-reversed (BGR -> RGB) view and a column-strided view crop as their copies do."""
     img = _image(5)
