@@ -52,19 +52,21 @@ _local = threading.local()
 
 
 # Rows of the crop resampled together (a strip): each strip costs ~20 numpy/OpenCV calls of
-# fixed overhead, a whole crop's buffers (~5 MB at size 256) overflow a core's 2 MB L2 cache.
-# Measured, size 256, one core, ms per call: strips of 32 rows 1.41, 64 1.40, 96 1.42, 128 1.26,
-# 256 (no strips) 1.33 (the previous version of this module, alongside: 1.36-1.41).
+# fixed overhead, and a larger strip's buffers overflow more of the caches (a core's L2 is 2 MB
+# here; a 128-row strip at size 256 uses ~5 MB, ``_Work``). Measured, size 256, one core, ms per
+# call: strips of 32 rows 1.41, 64 1.40, 96 1.42, 128 1.26, 256 (no strips) 1.33 (the previous
+# version of this module, alongside: 1.36-1.41). The timings move +-10% with the machine's load.
 _STRIP = 128
 
 
 class _Work:
     """One thread's reusable buffers for one crop width (``size``), one strip of rows: float64
     positions and their floors, flat pixel indices, weights, the four neighbours (RGBX in one
-    uint32 each) and the float32 lerps."""
+    uint32 each) and the float32 lerps. ~5.1 MB at size 256, ~2.6 MB at 128; kept per thread and
+    size for the thread's life."""
 
     def __init__(self, size: int):
-        n, r = size, _STRIP
+        n, r = size, min(_STRIP, size)
         self.ones = np.ones(n)
         self.u = np.arange(n, dtype=np.float64) + 0.5  # tensor pixel centres
         self.pos = np.empty((2, r, n), np.float64)

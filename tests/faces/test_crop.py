@@ -182,3 +182,24 @@ def test_buffers_are_not_shared_between_results():
     keep = a.copy()
     crop.warp_roi(img, Roi(50.3, 40.2, 30.0, 30.0, -0.3), 64)
     np.testing.assert_array_equal(a, keep)
+
+
+def test_threads_do_not_share_buffers():
+    """Crops made in four threads at once equal the same crops made one by one."""
+    import threading
+
+    img = _image(2, 300, 400)
+    rois = [Roi(150 + i * 3.3, 140 - i * 2.1, 120, 120, 0.1 * i) for i in range(6)]
+    ref = [crop.warp_roi(img, r, 256) for r in rois]
+    bad = []
+
+    def run():
+        for _ in range(5):
+            bad.extend(i for i, r in enumerate(rois) if not np.array_equal(crop.warp_roi(img, r, 256), ref[i]))
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad
