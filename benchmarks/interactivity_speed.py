@@ -6,7 +6,7 @@ Prints, for one process: decoding alone (PyAV, RGB frames), the background camer
 estimate alone (``faces.camera``, part of the corrected metric), the face tracker alone on decoded
 frames (MediaPipe, 478-point landmarks for every person), the corrected metric alone on recorded
 tracks (camera estimate included), the whole pipeline as ``ie-bench interactivity`` runs it
-(decode + tracker + metric, through the engine's ``analyze_clip``), and decoding in a background
+(decode + tracker + metric, through the engine's ``analyze_clip``: tracking on demand since 3.1), and decoding in a background
 thread overlapped with the tracker. Each figure is the median of ``--repeats`` runs after one
 warm-up; the machine's CPU count and the process's CPU affinity are printed with them, since
 MediaPipe and FFmpeg use their own threads, and so are the load average and frames per
