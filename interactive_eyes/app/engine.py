@@ -223,11 +223,14 @@ def analyze_clip(
 
     demands = None  # per-frame (index, time) -> wanted per person, one per face metric
     if tracking_mode(metrics, options) == "on-demand":  # a resolved 'every-frame' stays so
-        try:
-            demands = [m.tracking_demand(ctx) for m, _ in active.values() if m.needs & FACE_NEEDS]
-        except Exception as exc:
-            return {m.name: ClipResult.failed(m.name, f"tracking demand: {one_line(exc)}") for m in metrics}
-    need_faces = any(m.needs & {"faces", "landmarks"} for m, _ in active.values())
+        demands = []
+        for name in [n for n, (m, _) in active.items() if m.needs & FACE_NEEDS]:
+            try:
+                demands.append(active[name][0].tracking_demand(ctx))
+            except Exception as exc:  # that metric's own failure: the others go on
+                results[name] = ClipResult.failed(name, f"tracking demand: {one_line(exc)}")
+                del active[name]
+    need_faces = any(m.needs & FACE_NEEDS for m, _ in active.values())
     need_landmarks = any("landmarks" in m.needs for m, _ in active.values())
     tracker = None
     if need_faces:

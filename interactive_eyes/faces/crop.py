@@ -226,18 +226,27 @@ def _general(src, m, size: int, pad: int, w: _Work, out: np.ndarray) -> np.ndarr
     return out
 
 
+def _axis_samples(a: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """One axis of an unrotated ROI: sample positions ``a`` (pixel-index units) -> (integer left
+    neighbour per sample, its float32 fraction, first and last neighbour index the axis reads),
+    clamped and weighted as the general path (``_extent``, ``_axis``)."""
+    size = len(a)
+    zero = np.zeros(1)
+    pos, fl, frac = np.empty((1, size)), np.empty((1, size)), np.empty((1, size), np.float32)
+    lo, hi, lo_i, hi_i = _extent(a, zero, limit)
+    _axis(np.stack([np.ones(size), a]), lo, hi, zero, limit, pos, fl, frac)
+    return fl[0].astype(np.intp), frac[0], lo_i, hi_i
+
+
 def _separable_patch(src, m, size: int, pad: int, out: np.ndarray) -> np.ndarray:
     """An unrotated ROI whose patch is not much larger than the crop: one lerp on every row (or
     column) of the patch at the sampled columns (rows), then one at the sampled rows (columns)."""
     h, wd = src.shape[0] + 2 * pad, src.shape[1] + 2 * pad
     u, off = np.arange(size, dtype=np.float64) + 0.5, 0.5 - pad
-    zero, one = np.zeros(1), np.ones(size)
-    pos, fl, frac = np.empty((1, size)), np.empty((1, size)), np.empty((1, size), np.float32)
     ends = []
     for a, limit in ((m[0, 0] * u + (m[0, 2] - off), wd), (m[1, 1] * u + (m[1, 2] - off), h)):
-        lo, hi, lo_i, _ = _extent(a, zero, limit)
-        _axis(np.stack([one, a]), lo, hi, zero, limit, pos, fl, frac)
-        ends.append((fl[0].astype(np.intp) - lo_i, frac[0].copy(), lo_i, _extent(a, zero, limit)[3]))
+        i, f, lo_i, hi_i = _axis_samples(a, limit)
+        ends.append((i - lo_i, f, lo_i, hi_i))
     (xi, fx, c0, c1), (yi, fy, r0, r1) = ends
     c = out.shape[2]
     patch = _region(src, pad, r0, r1 + 2, c0, c1 + 2)
@@ -263,14 +272,10 @@ def _separable(src, m, size: int, pad: int, out: np.ndarray) -> np.ndarray:
     as in the general path (along x, then y; same arithmetic, same order)."""
     h, wd = src.shape[0] + 2 * pad, src.shape[1] + 2 * pad
     u, off = np.arange(size, dtype=np.float64) + 0.5, 0.5 - pad
-    zero, one = np.zeros(1), np.ones(size)
-    pos, fl, frac = np.empty((1, size)), np.empty((1, size)), np.empty((1, size), np.float32)
     picks = []
     for a, limit in ((m[1, 1] * u + (m[1, 2] - off), h), (m[0, 0] * u + (m[0, 2] - off), wd)):
-        lo, hi, _, _ = _extent(a, zero, limit)
-        _axis(np.stack([one, a]), lo, hi, zero, limit, pos, fl, frac)
-        i = fl[0].astype(np.intp)
-        picks.append((np.concatenate([i, i + 1]) - pad, frac[0].copy()))  # indices in ``src``
+        i, f, _, _ = _axis_samples(a, limit)
+        picks.append((np.concatenate([i, i + 1]) - pad, f))  # indices in ``src``
     (rows, fy), (cols, fx) = picks
     # the cheaper order: the intermediate is (2 size, W) rows-first or (H, 2 size) cols-first
     take_r = np.clip(rows, 0, src.shape[0] - 1)

@@ -88,8 +88,7 @@ def move_roi(roi, m: np.ndarray):
     """The ROI carried by the similarity ``m`` (centre mapped, size scaled, rotation turned)."""
     from interactive_eyes.faces.mediapipe_mesh import Roi
 
-    c = m[:, :2] @ np.array([roi.cx, roi.cy]) + m[:, 2]
-    scale = math.sqrt(abs(float(np.linalg.det(m[:, :2]))))
+    c, scale = _carry(roi.cx, roi.cy, m)
     turn = math.atan2(m[1, 0], m[0, 0])
     return Roi(float(c[0]), float(c[1]), roi.width * scale, roi.height * scale, roi.rotation + turn)
 
@@ -99,8 +98,11 @@ def move_box(box, m: np.ndarray):
     rotation, a few degrees between frames, is the ROI's business; the box stays upright)."""
     from interactive_eyes.faces.types import FaceBox
 
-    cx, cy = box.center
-    c = m[:, :2] @ np.array([cx, cy]) + m[:, 2]
-    scale = math.sqrt(abs(float(np.linalg.det(m[:, :2]))))
+    c, scale = _carry(*box.center, m)
     hw, hh = 0.5 * box.width * scale, 0.5 * box.height * scale
     return FaceBox(float(c[0] - hw), float(c[1] - hh), float(c[0] + hw), float(c[1] + hh), box.score)
+
+
+def _carry(cx: float, cy: float, m: np.ndarray) -> tuple[np.ndarray, float]:
+    """A centre mapped by the similarity ``m`` and ``m``'s scale."""
+    return m[:, :2] @ np.array([cx, cy]) + m[:, 2], math.sqrt(abs(float(np.linalg.det(m[:, :2]))))

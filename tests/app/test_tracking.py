@@ -116,3 +116,26 @@ def test_the_engine_asks_the_tracker_for_the_union_of_the_metrics_demands(tmp_pa
                               tracker_factory=factory)
     assert made[0].wants == [None] * 12 and res["faces_everywhere"].details["wanted"] == [None] * 12
     assert np.all([r.status == "ok" for r in res.values()])
+
+
+class BrokenDemand(LeftOnly):
+    name = "broken_demand"
+
+    def tracking_demand(self, ctx):
+        raise RuntimeError("no segments")
+
+
+def test_a_metric_whose_demand_fails_costs_only_itself(tmp_path):
+    clip = small_manifest(1, duration=1.0).clip("c0")
+    video = write_clip(tmp_path / "c0.mp4", n=12, fps=12)
+    made = []
+
+    def factory(*a):
+        made.append(RecordingTracker())
+        return made[-1]
+
+    res = engine.analyze_clip(video, clip, [BrokenDemand(), RightEarly()], options=engine.EngineOptions(allow_silent=True),
+                              tracker_factory=factory)
+    assert res["broken_demand"].status == "failed" and "tracking demand: RuntimeError: no segments" in res["broken_demand"].reason
+    assert res["right_early"].status == "ok"
+    assert made[0].wants == [(False, k < 2) for k in range(12)]
