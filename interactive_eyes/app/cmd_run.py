@@ -54,6 +54,7 @@ def run(method_name, out_dir, clips, limit, seed, root, manifest, reference_fram
     from interactive_eyes.app.run import FolderLocked, MethodNotConfigured, RunError, run_method
     from interactive_eyes.data.manifest import ManifestError
     from interactive_eyes.registry import UnknownNameError
+    from interactive_eyes.weights import WeightsError
 
     from interactive_eyes.app.errors import EnvironmentFailure
     from interactive_eyes.app.executors import make_executor, parse_devices
@@ -86,7 +87,8 @@ def run(method_name, out_dir, clips, limit, seed, root, manifest, reference_fram
             composite=composite,
             executor=runner,
         )
-    except (MethodNotConfigured, FolderLocked, EnvironmentFailure) as exc:
+    except (MethodNotConfigured, FolderLocked, EnvironmentFailure, WeightsError) as exc:
+        # WeightsError: a model file that is not the registry's (a method's prepare(), before any clip)
         raise EnvironmentProblem(str(exc)) from None
     except ImportError as exc:  # --executor ray without Ray installed
         raise EnvironmentProblem(str(exc)) from None

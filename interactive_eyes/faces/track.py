@@ -70,6 +70,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from interactive_eyes.faces.acquire import FaceFinder
 from interactive_eyes.faces.assign import GATE_BASE, GATE_MAX, GATE_PER_MISS, assign, assignment_cost  # noqa: F401
 from interactive_eyes.faces.track_summary import TrackSummary, failure_reason  # noqa: F401  (TrackSummary: this API)
 from interactive_eyes.faces.types import FaceBox, iou
@@ -91,7 +92,7 @@ MAX_SIDE = 1280
 # A clip fails when a person is found in fewer than this fraction of its frames.
 MIN_VISIBLE_FRACTION = 0.5
 # Faces are counted on every frame the detector pass runs (binding, re-acquisition) and, while
-# everyone is followed, on every COUNT_EVERY-th frame (about once a second; ~0.2 ms/frame). A clip
+# everyone is followed, on every COUNT_EVERY-th frame (about once a second; faces.acquire). A clip
 # whose counted frames show more faces than people at least MAX_EXTRA_FACE_FRACTION of the time
 # fails: the video holds a person the manifest does not, and which N of them are "the people"
 # cannot be decided. A stray face in a few frames does not fail it.
@@ -164,7 +165,7 @@ class FaceTracker:
         else:
             models = mediapipe_mesh.tracker_models(self.n_people + EXTRA_FACES)
         self._detector, self._landmarker, self._mesh_info = models
-        self._roi_type = mediapipe_mesh.Roi
+        self._finder = FaceFinder(self._detector, self._landmarker, self.n_people)
         self._people = [_Person() for _ in range(self.n_people)]
         if roi_follow == "image":
             from interactive_eyes.faces.follow import FaceFollower
@@ -175,10 +176,6 @@ class FaceTracker:
         self._bound_at: int | None = None
         self._binding: tuple[tuple[float, float], ...] = ()
         self._n_frames = 0
-        self._max_faces = 0
-        self._detector_frames = 0
-        self._extra_face_frames = 0
-        self._detected_this_frame = False
 
     @property
     def n_landmarks(self) -> int | None:
@@ -202,7 +199,7 @@ class FaceTracker:
                 raise ValueError(f"want has {len(want)} entries for {self.n_people} people")
         frame_index = self._n_frames
         self._n_frames += 1
-        self._detected_this_frame = False
+        self._finder.next_frame()
         work, factor = self._reduce(rgb)
         if self.roi_follow == "image":
             import cv2
@@ -222,7 +219,7 @@ class FaceTracker:
             if any(m is None and not c for m, c in zip(meshes, carried)):
                 self._reacquire(work, factor, meshes, carried)
             elif (frame_index - self._bound_at) % COUNT_EVERY == 0:
-                self._detect(work)  # only to count faces
+                self._count(work, factor, meshes, carried)
 
         boxes: list[FaceBox | None] = []
         for p, m, c in zip(self._people, meshes, carried):
@@ -258,33 +255,21 @@ class FaceTracker:
         work = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
         return work, w / size[0]
 
-    def _detect(self, work: np.ndarray) -> list[np.ndarray]:
-        found = self._detector.locate(work)
-        if not self._detected_this_frame:
-            self._detected_this_frame = True
-            self._detector_frames += 1
-            self._extra_face_frames += len(found) > self.n_people
-        self._max_faces = max(self._max_faces, len(found))
-        return found
-
-    def _acquire(self, work: np.ndarray, mesh: np.ndarray) -> tuple[np.ndarray, object] | None:
-        """Landmarks of a newly found face read through MediaPipe's ROI for it."""
-        first = self._landmarker.locate(work, self._roi_type.around(mesh))
-        if first is None:
-            return None
-        roi = first[1]
-        again = self._landmarker.locate(work, roi)
-        return None if again is None else (again[0], roi)
+    def _count(self, work, factor, meshes, carried) -> None:
+        """Only count the faces of a frame on which everyone is followed (``FaceFinder.count``)."""
+        held = [FaceBox.from_points(m).scaled(1.0 / factor) for m in meshes if m is not None]
+        held += [p.box.scaled(1.0 / factor) for p, c in zip(self._people, carried) if c]
+        self._finder.count(work, held)
 
     def _bind(self, work, factor, meshes, frame_index) -> bool:
-        found = self._detect(work)
+        found = self._finder.detect(work)
         if len(found) < self.n_people:
             return False
         boxes = [FaceBox.from_points(m) for m in found]
         order = sorted(range(len(found)), key=lambda j: boxes[j].width * boxes[j].height, reverse=True)
         chosen = sorted(order[: self.n_people], key=lambda j: boxes[j].center[0])
         for k, (p, j) in enumerate(zip(self._people, chosen)):
-            got = self._acquire(work, found[j])
+            got = self._finder.acquire(work, found[j])
             p.box = boxes[j].scaled(factor)  # the anchor for re-acquisition even if this read fails
             if got is not None:
                 meshes[k], p.roi = got[0] * factor, got[1]
@@ -354,7 +339,7 @@ class FaceTracker:
                 p.roi_moves += 1
 
     def _reacquire(self, work, factor, meshes, carried) -> None:
-        found = self._detect(work)
+        found = self._finder.detect(work)
         held = [FaceBox.from_points(m) for m in meshes if m is not None]
         held += [p.box for p, c in zip(self._people, carried) if c]
         free = [m for m in found if not any(iou(FaceBox.from_points(m * factor), h) >= HELD_IOU for h in held)]
@@ -366,7 +351,7 @@ class FaceTracker:
         for k, j in zip(missing, picks):
             if j is None:
                 continue
-            got = self._acquire(work, free[j])
+            got = self._finder.acquire(work, free[j])
             if got is not None:
                 meshes[k], self._people[k].roi = got[0] * factor, got[1]
 
@@ -375,8 +360,9 @@ class FaceTracker:
     def summary(self) -> TrackSummary:
         n = self._n_frames
         found = tuple(p.found for p in self._people)
-        reason = failure_reason(n, self.n_people, self._bound_at, self._max_faces, self._extra_face_frames,
-                                self._detector_frames, found, self.min_visible_fraction,
+        f = self._finder
+        reason = failure_reason(n, self.n_people, self._bound_at, f.max_faces, f.extra_face_frames,
+                                f.detector_frames, found, self.min_visible_fraction,
                                 MAX_EXTRA_FACE_FRACTION)
         return TrackSummary(
             status="ok" if reason is None else "failed",
@@ -387,9 +373,9 @@ class FaceTracker:
             n_missing=tuple(n - f for f in found),
             bound_at=self._bound_at,
             binding_centers=self._binding,
-            max_faces=self._max_faces,
-            n_detector_frames=self._detector_frames,
-            n_extra_face_frames=self._extra_face_frames,
+            max_faces=f.max_faces,
+            n_detector_frames=f.detector_frames,
+            n_extra_face_frames=f.extra_face_frames,
             n_roi_moves=tuple(p.roi_moves for p in self._people),
             n_followed_only=tuple(p.followed_only for p in self._people),
             landmark_backend=self.landmark_backend,

@@ -361,3 +361,19 @@ def test_failed_method_keeps_stderr_tail_in_run_json(setup):
     assert e["status"] == "failed" and e["reason"] == "JobFailed: demo.py: exit status 7: RuntimeError: CUDA out of memory (fake)"
     assert e["job"]["returncode"] == 7 and e["job"]["stderr_tail"].splitlines()[-1] == "RuntimeError: CUDA out of memory (fake)"
     assert Path(e["job"]["stderr"]).is_file()
+
+
+def test_weights_problem_before_any_clip_is_one_line_not_a_traceback(setup, monkeypatch):
+    """A model file that is not the registry's, found by a method's prepare() before any clip,
+    is an environment problem (exit 3) in one line naming the file."""
+    import interactive_eyes.app.run as run_module
+    from interactive_eyes.weights import WeightsMismatchError
+
+    def prepare_fails(*args, **kwargs):
+        raise WeightsMismatchError("/models/syncnet_v2.model: not the 'syncnet' weights\n(size 5 bytes)")
+
+    monkeypatch.setattr(run_module, "run_method", prepare_fails)
+    r = CliRunner().invoke(main, ["run", "--method", "static", "--out", str(setup["tmp"] / "w"), "--quiet"])
+    assert r.exit_code == 3, r.output
+    assert "Error: /models/syncnet_v2.model: not the 'syncnet' weights (size 5 bytes)" in r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)

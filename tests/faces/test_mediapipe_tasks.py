@@ -309,3 +309,123 @@ def test_occlusion_with_the_tasks_models(task_file, monkeypatch, gap):
 def test_pan_and_zoom_with_the_tasks_models(task_file, monkeypatch, pan, zoom_rate):
     monkeypatch.setattr(_IF, "FaceTracker", _TasksTracker)
     _IF.test_slow_pan_and_zoom_change_the_value_by_less_than_10_percent(pan, zoom_rate)
+
+
+# ------------------------------------------------------------------------------ face counting
+
+
+def _count_images():
+    from interactive_eyes.faces.synthetic import astronaut
+
+    yield "astronaut", astronaut(), 1
+    root = os.environ.get("IE_BENCH_TEST_DATA")
+    if not root:
+        return
+    from PIL import Image
+
+    from interactive_eyes.media.video import iter_frames
+
+    for name in ("1p-0.png", "2p-0.png", "2p-1.png", "2p-2.png", "2p-3.png"):
+        img = np.asarray(Image.open(os.path.join(root, "anytalker_examples", "images", name)).convert("RGB"))
+        yield name, img, int(name[0])
+    for k, f in enumerate(iter_frames(os.path.join(root, "interactive_eyes", "interact_11.mp4"))):
+        if k % 50 == 0:
+            yield f"interact_11 frame {k}", f.rgb, 2
+
+
+class _Reads:
+    """Counts the landmark model's reads of a TaskRoiLandmarker."""
+
+    def __init__(self, lm):
+        self.n, self._run = 0, lm.run
+        lm.run = self
+
+    def __call__(self, *a, **kw):
+        self.n += 1
+        return self._run(*a, **kw)
+
+
+def test_count_equals_locate_without_reading_held_faces(task_file):
+    """``TaskLocator.count`` gives ``len(locate())`` whatever is held (all faces, some, none, a
+    box on no face), and reads no face it holds: on the shared photos (frontal, turned,
+    stylised, a backlit non-face detection on 1p-0) and frames of interact_11."""
+    lm = mt.TaskRoiLandmarker()
+    loc = mt.TaskLocator(3, landmarker=lm)
+    reads = _Reads(lm)
+    n_images = 0
+    for name, img, _ in _count_images():
+        n_images += 1
+        meshes = loc.locate(img)
+        boxes = [(m[:468, 0].min(), m[:468, 1].min(), m[:468, 0].max(), m[:468, 1].max()) for m in meshes]
+        n_dets = len(loc.detect(img))
+        decoy = [(0.0, 0.0, 2.0, 2.0)]  # a box on no face holds no detection
+        for held in (boxes, boxes[:1], [], decoy, boxes + decoy):
+            reads.n = 0
+            assert loc.count(img, held) == len(meshes), (name, held)
+            n_held = sum(any(b[0] <= r.cx <= b[2] and b[1] <= r.cy <= b[3] for b in held) for r, _ in loc.detect(img))
+            assert reads.n >= n_dets - n_held, name  # every detection not on a held face is read
+        reads.n = 0
+        loc.count(img, boxes)
+        assert reads.n <= 2 * (n_dets - len(meshes)), name  # only the non-faces are read (twice each)
+    assert n_images >= (11 if os.environ.get("IE_BENCH_TEST_DATA") else 1)
+
+
+def test_tracker_counts_faces_as_before_with_fewer_reads(task_file, interact_11):
+    """The tracker's face count while everyone is followed (every COUNT_EVERY-th frame) is the same
+    with ``count`` as with version 3.1's ``locate`` on every frame of interact_11's first 100, the
+    tracks are identical, and the count frames cost no mesh read of a tracked face."""
+    from interactive_eyes.media.video import iter_frames
+
+    frames = [f.rgb for _, f in zip(range(100), iter_frames(interact_11))]
+    runs = {}
+    for how in ("count", "locate"):
+        with FaceTracker(2, landmarks="mediapipe-tasks") as tr:
+            if how == "locate":
+                tr._detector.count = None  # the fallback: locate() on every count frame
+            reads = _Reads(tr._landmarker)
+            out = [tr.update(f) for f in frames]
+            runs[how] = (out, tr.summary(), reads.n)
+    (a, sa, na), (b, sb, nb) = runs["count"], runs["locate"]
+    assert sa.n_detector_frames == sb.n_detector_frames >= 4
+    assert (sa.max_faces, sa.n_extra_face_frames) == (sb.max_faces, sb.n_extra_face_frames) == (2, 0)
+    for (ba, la), (bb, lb) in zip(a, b):
+        assert ba == bb
+        for x, y in zip(la, lb):
+            np.testing.assert_array_equal(x, y)
+    assert nb - na >= 2 * 4  # two faces on each of at least four count frames, not read
+
+
+def test_interpreters_are_built_once_and_reused_bit_for_bit(task_file, monkeypatch):
+    """A second tracker reuses the first one's interpreters (no model built per clip) and gives
+    bit-identical tracks; two trackers open at once get interpreters of their own; a closed
+    landmarker refuses to run."""
+    from interactive_eyes.faces.synthetic import Shot, astronaut
+
+    from interactive_eyes.faces.synthetic import Pose
+
+    shot = Shot(astronaut(), size=(640, 480))
+    frames = [shot.render(Pose(0.37 * k, -0.21 * k)) for k in range(4)]
+    mt.load_bundle()
+    built = []
+    real = mt._interpreter
+    monkeypatch.setattr(mt, "_interpreter", lambda model, n: built.append(len(model)) or real(model, n))
+    monkeypatch.setattr(mt, "_POOL", {})
+
+    def run():
+        with FaceTracker(1, landmarks="mediapipe-tasks") as tr:
+            return [tr.update(f) for f in frames]
+
+    first = run()
+    assert len(built) == 2  # the landmark model and the detector
+    again = run()
+    assert len(built) == 2  # both reused
+    for (b1, l1), (b2, l2) in zip(first, again):
+        assert b1 == b2
+        np.testing.assert_array_equal(l1[0], l2[0])
+    with FaceTracker(1, landmarks="mediapipe-tasks"), FaceTracker(1, landmarks="mediapipe-tasks"):
+        assert len(built) == 4  # the second open tracker could not borrow the first one's
+    lm = mt.TaskRoiLandmarker()
+    lm.close()
+    lm.close()  # idempotent
+    with pytest.raises(RuntimeError, match="after close"):
+        lm.run(frames[0], Roi(320, 240, 200, 200, 0.0))
