@@ -97,9 +97,20 @@ def _checkout(bundle: "TaskBundle", member: str, num_threads: int):
     return key, _interpreter(model, num_threads)
 
 
-def _checkin(key: tuple, it) -> None:
-    with _POOL_LOCK:
-        _POOL.setdefault(key, []).append(it)
+def _lent(owner):
+    """``owner``'s interpreter (call under ``owner._lock``), refused once it went back."""
+    if owner._it is None:
+        raise RuntimeError(f"{owner.name}: used after close()")
+    return owner._it
+
+
+def _give_back(owner) -> None:
+    """``owner``'s interpreter back to the pool (idempotent)."""
+    with owner._lock:
+        it, owner._it = owner._it, None
+    if it is not None:
+        with _POOL_LOCK:
+            _POOL.setdefault(owner._key, []).append(it)
 
 
 @dataclass(frozen=True)
@@ -220,12 +231,11 @@ class TaskRoiLandmarker:
         roi = snap(roi)
         crop = warp_roi(rgb, roi, LANDMARKS_SIZE, "replicate") * np.float32(1.0 / 255.0)
         with self._lock:
-            if self._it is None:
-                raise RuntimeError(f"{self.name}: used after close()")
-            self._it.set_tensor(self._in, crop[None])
-            self._it.invoke()
-            raw = self._it.get_tensor(self._points).reshape(N_MESH_POINTS, 3)
-            logit = float(self._it.get_tensor(self._presence).ravel()[0])
+            it = _lent(self)
+            it.set_tensor(self._in, crop[None])
+            it.invoke()
+            raw = it.get_tensor(self._points).reshape(N_MESH_POINTS, 3)
+            logit = float(it.get_tensor(self._presence).ravel()[0])
         return to_frame(raw, roi, LANDMARKS_SIZE), sigmoid(logit)
 
     def locate(self, rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, Roi] | None:
@@ -239,10 +249,7 @@ class TaskRoiLandmarker:
 
     def close(self) -> None:
         """Give the interpreter back to the pool (idempotent); the landmarker is unusable after."""
-        with self._lock:
-            it, self._it = self._it, None
-        if it is not None:
-            _checkin(self._key, it)
+        _give_back(self)
 
 
 def _anchors() -> np.ndarray:
@@ -305,12 +312,11 @@ class TaskLocator:
         frame = Roi(w / 2.0, h / 2.0, float(max(w, h)), float(max(w, h)), 0.0)  # the letterbox
         x = warp_roi(rgb, frame, DETECTOR_SIZE, "zero") * np.float32(1.0 / 127.5) - np.float32(1.0)
         with self._lock:
-            if self._it is None:
-                raise RuntimeError(f"{self.name}: used after close()")
-            self._it.set_tensor(self._in, x[None])
-            self._it.invoke()
-            raw = self._it.get_tensor(self._reg)[0].astype(np.float64)
-            logits = self._it.get_tensor(self._cls)[0, :, 0].astype(np.float64)
+            it = _lent(self)
+            it.set_tensor(self._in, x[None])
+            it.invoke()
+            raw = it.get_tensor(self._reg)[0].astype(np.float64)
+            logits = it.get_tensor(self._cls)[0, :, 0].astype(np.float64)
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -_SCORE_CLIP, _SCORE_CLIP)))
         keep = scores >= self.min_confidence
         if not keep.any():
@@ -369,10 +375,7 @@ class TaskLocator:
     def close(self) -> None:
         """Give the detector's interpreter back to the pool, and the landmarker's if this locator
         made it (idempotent)."""
-        with self._lock:
-            it, self._it = self._it, None
-        if it is not None:
-            _checkin(self._key, it)
+        _give_back(self)
         if self._owns_landmarker:
             self._landmarker.close()
 

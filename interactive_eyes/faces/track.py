@@ -120,7 +120,6 @@ def face_locator(max_faces: int, mesh: str = DEFAULT_MESH):
     return MeshLocator(max_faces=max_faces)
 
 
-
 @dataclass
 class _Person:
     box: FaceBox | None = None  # last box, full-resolution pixels
@@ -255,11 +254,14 @@ class FaceTracker:
         work = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
         return work, w / size[0]
 
+    def _held(self, meshes, carried) -> list[FaceBox]:
+        """The boxes (full-resolution pixels) of the faces held on this frame: read or carried."""
+        held = [FaceBox.from_points(m) for m in meshes if m is not None]
+        return held + [p.box for p, c in zip(self._people, carried) if c]
+
     def _count(self, work, factor, meshes, carried) -> None:
         """Only count the faces of a frame on which everyone is followed (``FaceFinder.count``)."""
-        held = [FaceBox.from_points(m).scaled(1.0 / factor) for m in meshes if m is not None]
-        held += [p.box.scaled(1.0 / factor) for p, c in zip(self._people, carried) if c]
-        self._finder.count(work, held)
+        self._finder.count(work, [b.scaled(1.0 / factor) for b in self._held(meshes, carried)])
 
     def _bind(self, work, factor, meshes, frame_index) -> bool:
         found = self._finder.detect(work)
@@ -340,8 +342,7 @@ class FaceTracker:
 
     def _reacquire(self, work, factor, meshes, carried) -> None:
         found = self._finder.detect(work)
-        held = [FaceBox.from_points(m) for m in meshes if m is not None]
-        held += [p.box for p, c in zip(self._people, carried) if c]
+        held = self._held(meshes, carried)
         free = [m for m in found if not any(iou(FaceBox.from_points(m * factor), h) >= HELD_IOU for h in held)]
         missing = [k for k, (m, c) in enumerate(zip(meshes, carried)) if m is None and not c]
         if not free or not missing:
@@ -360,9 +361,9 @@ class FaceTracker:
     def summary(self) -> TrackSummary:
         n = self._n_frames
         found = tuple(p.found for p in self._people)
-        f = self._finder
-        reason = failure_reason(n, self.n_people, self._bound_at, f.max_faces, f.extra_face_frames,
-                                f.detector_frames, found, self.min_visible_fraction,
+        finder = self._finder
+        reason = failure_reason(n, self.n_people, self._bound_at, finder.max_faces, finder.extra_face_frames,
+                                finder.detector_frames, found, self.min_visible_fraction,
                                 MAX_EXTRA_FACE_FRACTION)
         return TrackSummary(
             status="ok" if reason is None else "failed",
@@ -373,9 +374,9 @@ class FaceTracker:
             n_missing=tuple(n - f for f in found),
             bound_at=self._bound_at,
             binding_centers=self._binding,
-            max_faces=f.max_faces,
-            n_detector_frames=f.detector_frames,
-            n_extra_face_frames=f.extra_face_frames,
+            max_faces=finder.max_faces,
+            n_detector_frames=finder.detector_frames,
+            n_extra_face_frames=finder.extra_face_frames,
             n_roi_moves=tuple(p.roi_moves for p in self._people),
             n_followed_only=tuple(p.followed_only for p in self._people),
             landmark_backend=self.landmark_backend,

@@ -95,7 +95,9 @@ class RecordingTracker:
         pass
 
 
-def test_the_engine_asks_the_tracker_for_the_union_of_the_metrics_demands(tmp_path):
+def _analyze(tmp_path, metrics):
+    """``analyze_clip`` on a 12-frame, 12 fps clip of one second, through a RecordingTracker:
+    (the tracker, the results)."""
     clip = small_manifest(1, duration=1.0).clip("c0")
     video = write_clip(tmp_path / "c0.mp4", n=12, fps=12)
     made = []
@@ -104,17 +106,19 @@ def test_the_engine_asks_the_tracker_for_the_union_of_the_metrics_demands(tmp_pa
         made.append(RecordingTracker())
         return made[-1]
 
-    metrics = [LeftOnly(), RightEarly()]
     res = engine.analyze_clip(video, clip, metrics, options=engine.EngineOptions(allow_silent=True),
                               tracker_factory=factory)
+    return made[0], res
+
+
+def test_the_engine_asks_the_tracker_for_the_union_of_the_metrics_demands(tmp_path):
+    tracker, res = _analyze(tmp_path, [LeftOnly(), RightEarly()])
     expected = [(k / 12 < 0.5, k in (3, 4) or k < 2) for k in range(12)]
-    assert made[0].wants == expected
+    assert tracker.wants == expected
     assert res["left_only"].details["wanted"] == expected  # FrameData.wanted reaches every metric
     # with a metric that needs every face, nobody is asked for by name
-    made.clear()
-    res = engine.analyze_clip(video, clip, [LeftOnly(), FacesEverywhere()], options=engine.EngineOptions(allow_silent=True),
-                              tracker_factory=factory)
-    assert made[0].wants == [None] * 12 and res["faces_everywhere"].details["wanted"] == [None] * 12
+    tracker, res = _analyze(tmp_path, [LeftOnly(), FacesEverywhere()])
+    assert tracker.wants == [None] * 12 and res["faces_everywhere"].details["wanted"] == [None] * 12
     assert np.all([r.status == "ok" for r in res.values()])
 
 
@@ -126,16 +130,7 @@ class BrokenDemand(LeftOnly):
 
 
 def test_a_metric_whose_demand_fails_costs_only_itself(tmp_path):
-    clip = small_manifest(1, duration=1.0).clip("c0")
-    video = write_clip(tmp_path / "c0.mp4", n=12, fps=12)
-    made = []
-
-    def factory(*a):
-        made.append(RecordingTracker())
-        return made[-1]
-
-    res = engine.analyze_clip(video, clip, [BrokenDemand(), RightEarly()], options=engine.EngineOptions(allow_silent=True),
-                              tracker_factory=factory)
+    tracker, res = _analyze(tmp_path, [BrokenDemand(), RightEarly()])
     assert res["broken_demand"].status == "failed" and "tracking demand: RuntimeError: no segments" in res["broken_demand"].reason
     assert res["right_early"].status == "ok"
-    assert made[0].wants == [(False, k < 2) for k in range(12)]
+    assert tracker.wants == [(False, k < 2) for k in range(12)]
